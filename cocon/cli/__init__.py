@@ -1,0 +1,54 @@
+"""The cocon command line: each command parses, calls the core, and prints."""
+
+from __future__ import annotations
+
+import click
+
+from cocon import demo
+from cocon.cli.base import AppContext, pass_app, report_errors
+from cocon.cli.orgs import orgs_group, print_division_summary
+from cocon.i18n import _, set_language
+from cocon.settings import Settings
+
+
+@click.group()
+@click.option("--lang", type=click.Choice(["zh_CN", "en"]), help="Language of the output.")
+@click.pass_context
+def main(ctx: click.Context, lang: str | None) -> None:
+    """cocon: co-construction projects and funding across the five-level linkage."""
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    set_language(lang or settings.language)
+    app = AppContext(settings)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+@main.command()
+@pass_app
+@report_errors
+def init(app: AppContext) -> None:
+    """Create the database schema or upgrade it to the newest version."""
+    url = app.engine.url.render_as_string()  # making the engine migrates the schema
+    click.echo(_("Schema is up to date: {url}").format(url=url))
+
+
+@main.command("demo")
+@pass_app
+@report_errors
+def demo_command(app: AppContext) -> None:
+    """Load the Gongshu demo data (running it again changes nothing)."""
+    with app.session(write=True) as session:
+        summary = demo.load_demo(session)
+    print_division_summary(summary.divisions)
+    counts = summary.profiles
+    click.echo(
+        _("Community profiles: {created} created, {updated} updated, {unchanged} unchanged").format(
+            created=counts.created, updated=counts.updated, unchanged=counts.unchanged
+        )
+    )
+
+
+main.add_command(orgs_group)

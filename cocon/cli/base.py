@@ -1,0 +1,80 @@
+"""What every command shares: settings, the engine, progress and error reporting."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+from sqlalchemy import Engine
+
+from cocon import db
+from cocon.errors import CoconError, ImportFailed
+from cocon.i18n import _
+from cocon.settings import Settings
+
+Progress = Callable[[str, int, int], None]
+
+
+class AppContext:
+    """What every command gets: the settings and, made on first use, the engine."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """Return the engine, migrating the schema the first time."""
+        if self._engine is None:
+            self._engine = db.make_engine(self.settings.database_url)
+            db.migrate(self._engine)
+        return self._engine
+
+    def session(self, *, write: bool = False):
+        """Open a session that commits at the end of the block."""
+        return db.session_scope(self.engine, write=write)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def report_errors(function: Callable) -> Callable:
+    """Turn the core's errors into a message on stderr and exit status 1."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except CoconError as error:
+            click.echo(_("Error: {message}").format(message=error.message), err=True)
+            if isinstance(error, ImportFailed):
+                for problem in error.problems:
+                    click.echo(f"  {problem}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@contextmanager
+def terminal_progress() -> Iterator[Progress | None]:
+    """Yield a progress callback that draws a bar on a terminal, and None elsewhere."""
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import Progress as Bar
+
+    with Bar(transient=True) as bar:
+        task = bar.add_task(_("Loading"), total=None)
+
+        def advance(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        yield advance

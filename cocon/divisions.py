@@ -1,0 +1,317 @@
+"""Read the national division files and load them into the org tree in one transaction."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import bindparam, select, update
+from sqlmodel import Session
+
+from cocon.db import bulk_insert
+from cocon.errors import ImportFailed, SourceProblem
+from cocon.i18n import _
+from cocon.models import CODE_LENGTHS, Level, Org
+from cocon.orgs import clean_code, code_candidates, level_name, move_org
+
+# The files of the national set, top down, with the column that names each row's parent.
+DIVISION_FILES: list[tuple[Level, str, str | None]] = [
+    (Level.PROVINCE, "provinces.csv", None),
+    (Level.CITY, "cities.csv", "provinceCode"),
+    (Level.DISTRICT, "areas.csv", "cityCode"),
+    (Level.STREET, "streets.csv", "areaCode"),
+    (Level.COMMUNITY, "villages.csv", "streetCode"),
+]
+MAX_PROBLEMS = 200
+BATCH = 20_000
+ORG_COLUMNS = ("code", "name", "level", "parent_id", "parent_level", "path")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(slots=True)
+class DivisionRow:
+    """One org as the files describe it."""
+
+    code: str
+    name: str
+    parent_code: str | None
+    line: int
+
+
+@dataclass
+class LevelCounts:
+    """What an import did at one level."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class DivisionSummary:
+    """What an import did, level by level."""
+
+    levels: dict[Level, LevelCounts] = field(
+        default_factory=lambda: {lv: LevelCounts() for lv in Level}
+    )
+
+    @property
+    def changed(self) -> int:
+        """Count the orgs created or updated."""
+        return sum(c.created + c.updated for c in self.levels.values())
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[SourceProblem] = []
+        self.total = 0
+
+    def add(self, source: str, line: int | None, column: str | None, message: str) -> None:
+        self.total += 1
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(SourceProblem(source, line, column, message))
+
+    def raise_if_any(self) -> None:
+        if self.total:
+            message = _("{count} problems in the division files; nothing was written").format(
+                count=self.total
+            )
+            raise ImportFailed(message, self.items)
+
+
+def read_division_files(directory: Path) -> dict[Level, list[DivisionRow]]:
+    """Read and check all five files; raise ImportFailed listing every problem found."""
+    problems = _Problems()
+    rows: dict[Level, list[DivisionRow]] = {}
+    seen: dict[str, str] = {}
+    known_codes: set[str] = set()
+    for level, filename, parent_column in DIVISION_FILES:
+        path = Path(directory) / filename
+        rows[level] = _read_file(path, level, parent_column, known_codes, seen, problems)
+        known_codes = {row.code for row in rows[level]}
+    problems.raise_if_any()
+    return rows
+
+
+def _read_file(
+    path: Path,
+    level: Level,
+    parent_column: str | None,
+    parent_codes: set[str],
+    seen: dict[str, str],
+    problems: _Problems,
+) -> list[DivisionRow]:
+    source = path.name
+    if not path.is_file():
+        problems.add(source, None, None, _("the file is missing"))
+        return []
+    result: list[DivisionRow] = []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            needed = ["code", "name"] + ([parent_column] if parent_column else [])
+            if header is None:
+                problems.add(source, 1, None, _("the file is empty: expected a header row"))
+                return []
+            header = [h.strip() for h in header]
+            missing = [c for c in needed if c not in header]
+            if missing:
+                problems.add(
+                    source,
+                    1,
+                    None,
+                    _("the header lacks the columns {columns} (expected {expected})").format(
+                        columns=", ".join(missing), expected=",".join(needed)
+                    ),
+                )
+                return []
+            i_code, i_name = header.index("code"), header.index("name")
+            i_parent = header.index(parent_column) if parent_column else None
+            width = max(i_code, i_name, i_parent or 0) + 1
+            expected_length = CODE_LENGTHS[level]
+            for line, record in enumerate(reader, start=2):
+                if not record or all(not cell.strip() for cell in record):
+                    continue
+                if len(record) < width:
+                    problems.add(
+                        source,
+                        line,
+                        None,
+                        _("the row has {found} columns, expected {expected}").format(
+                            found=len(record), expected=len(header)
+                        ),
+                    )
+                    continue
+                code, name = record[i_code].strip(), record[i_name].strip()
+                parent_code = record[i_parent].strip() if i_parent is not None else None
+                if not code.isdigit() or len(code) != expected_length:
+                    problems.add(
+                        source,
+                        line,
+                        "code",
+                        _("'{code}' is not a {level} code: expected {length} digits").format(
+                            code=code, level=level_name(level), length=expected_length
+                        ),
+                    )
+                    continue
+                if not name:
+                    problems.add(source, line, "name", _("the name is empty"))
+                    continue
+                if len(name) > 100:
+                    problems.add(source, line, "name", _("the name is longer than 100 characters"))
+                    continue
+                if code in seen:
+                    problems.add(
+                        source,
+                        line,
+                        "code",
+                        _("the code {code} appears twice (first at {first})").format(
+                            code=code, first=seen[code]
+                        ),
+                    )
+                    continue
+                seen[code] = f"{source}:{line}"
+                if parent_column and parent_code not in parent_codes:
+                    problems.add(
+                        source,
+                        line,
+                        parent_column,
+                        _("the parent code '{parent}' is not in the {level} file").format(
+                            parent=parent_code, level=level_name(level - 1)
+                        ),
+                    )
+                    continue
+                result.append(DivisionRow(code, name, parent_code, line))
+    except UnicodeDecodeError as error:
+        problems.add(
+            source,
+            None,
+            None,
+            _("the file is not UTF-8 text (bad byte at position {position})").format(
+                position=error.start
+            ),
+        )
+        return []
+    except csv.Error as error:
+        problems.add(
+            source, None, None, _("the file is not valid CSV: {error}").format(error=error)
+        )
+        return []
+    return result
+
+
+def select_subtree(
+    rows: dict[Level, list[DivisionRow]], root_code: str
+) -> dict[Level, list[DivisionRow]]:
+    """Keep the rows of root_code's subtree and its ancestors."""
+    by_code = {row.code: row for level_rows in rows.values() for row in level_rows}
+    root_code = next((c for c in code_candidates(clean_code(root_code)) if c in by_code), root_code)
+    if root_code not in by_code:
+        raise ImportFailed(
+            _("The code {code} is not in the division files").format(code=root_code),
+            [SourceProblem("--root", None, None, _("unknown code {code}").format(code=root_code))],
+        )
+    keep = set()
+    code: str | None = root_code
+    while code is not None:
+        keep.add(code)
+        code = by_code[code].parent_code
+    inside = {root_code}
+    for level in Level:
+        for row in rows[level]:
+            if row.parent_code in inside:
+                inside.add(row.code)
+    keep |= inside
+    return {
+        level: [row for row in level_rows if row.code in keep] for level, level_rows in rows.items()
+    }
+
+
+def load_divisions(
+    session: Session,
+    rows: dict[Level, list[DivisionRow]],
+    progress: Progress | None = None,
+) -> DivisionSummary:
+    """Create, rename or move orgs to match rows, inside the caller's one transaction."""
+    summary = DivisionSummary()
+    connection = session.connection()
+    existing = {
+        code: (org_id, name, parent_id, path)
+        for org_id, code, name, parent_id, path in connection.execute(
+            select(Org.id, Org.code, Org.name, Org.parent_id, Org.path)
+        )
+    }
+    ids = {code: values[0] for code, values in existing.items()}
+    paths = {code: values[3] for code, values in existing.items()}
+    total = sum(len(level_rows) for level_rows in rows.values())
+    done = 0
+    for level in Level:
+        counts = summary.levels[level]
+        new_rows: list[tuple] = []
+        renamed, moved = [], []
+        parent_level = int(level) - 1 if level != Level.PROVINCE else None
+        for row in rows[level]:
+            current = existing.get(row.code)
+            if current is None:
+                parent_code = row.parent_code
+                path = (paths[parent_code] if parent_code else "/") + row.code + "/"
+                paths[row.code] = path
+                parent_id = ids[parent_code] if parent_code else None
+                new_rows.append((row.code, row.name, int(level), parent_id, parent_level, path))
+                continue
+            org_id, name, parent_id, _path = current
+            changed = False
+            if name != row.name:
+                renamed.append({"org_id": org_id, "new_name": row.name})
+                changed = True
+            if row.parent_code and parent_id != ids[row.parent_code]:
+                moved.append(row)
+                changed = True
+            if changed:
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+        for start in range(0, len(new_rows), BATCH):
+            batch = new_rows[start : start + BATCH]
+            bulk_insert(connection, "org", ORG_COLUMNS, batch)
+            done += len(batch)
+            if progress:
+                progress(level_name(level), done, total)
+        counts.created = len(new_rows)
+        if renamed:
+            connection.execute(
+                update(Org).where(Org.id == bindparam("org_id")).values(name=bindparam("new_name")),
+                renamed,
+            )
+        for row in moved:
+            org = session.get(Org, ids[row.code])
+            parent = session.get(Org, ids[row.parent_code])
+            moved_org = move_org(session, org, parent)
+            paths[row.code] = moved_org.path
+        if new_rows and level != Level.COMMUNITY:
+            new_codes = {r[0] for r in new_rows}
+            for org_id, code in connection.execute(
+                select(Org.id, Org.code).where(Org.level == int(level))
+            ):
+                if code in new_codes:
+                    ids[code] = org_id
+        done += len(rows[level]) - len(new_rows)
+        if progress:
+            progress(level_name(level), done, total)
+    return summary
+
+
+def import_divisions(
+    session: Session,
+    directory: Path,
+    root_code: str | None = None,
+    progress: Progress | None = None,
+) -> DivisionSummary:
+    """Read the five division files in directory and load root_code's subtree (or all)."""
+    rows = read_division_files(directory)
+    if root_code is not None:
+        rows = select_subtree(rows, root_code)
+    return load_divisions(session, rows, progress)
