@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +16,7 @@ from cocon.db import bulk_insert
 from cocon.errors import ImportFailed, SourceProblem
 from cocon.i18n import _
 from cocon.models import CODE_LENGTHS, Level, Org
-from cocon.orgs import clean_code, code_candidates, level_name, move_org
+from cocon.orgs import clean_code, code_candidates, level_name, move_org, subtree_condition
 
 # The files of the national set, top down, with the column that names each row's parent.
 DIVISION_FILES: list[tuple[Level, str, str | None]] = [
@@ -108,8 +110,21 @@ def _read_file(
         problems.add(source, None, None, _("the file is missing"))
         return []
     result: list[DivisionRow] = []
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        problems.add(
+            source,
+            data.count(b"\n", 0, error.start) + 1,
+            None,
+            _("the file is not UTF-8 text (bad byte at position {position})").format(
+                position=error.start
+            ),
+        )
+        return []
+    try:
+        with io.StringIO(text, newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             needed = ["code", "name"] + ([parent_column] if parent_column else [])
@@ -185,16 +200,6 @@ def _read_file(
                     )
                     continue
                 result.append(DivisionRow(code, name, parent_code, line))
-    except UnicodeDecodeError as error:
-        problems.add(
-            source,
-            None,
-            None,
-            _("the file is not UTF-8 text (bad byte at position {position})").format(
-                position=error.start
-            ),
-        )
-        return []
     except csv.Error as error:
         problems.add(
             source, None, None, _("the file is not valid CSV: {error}").format(error=error)
@@ -290,7 +295,12 @@ def load_divisions(
             org = session.get(Org, ids[row.code])
             parent = session.get(Org, ids[row.parent_code])
             moved_org = move_org(session, org, parent)
-            paths[row.code] = moved_org.path
+            # The whole subtree moved: later levels must build new paths from the new ones.
+            paths.update(
+                connection.execute(
+                    select(Org.code, Org.path).where(subtree_condition(moved_org.path))
+                ).all()
+            )
         if new_rows and level != Level.COMMUNITY:
             new_codes = {r[0] for r in new_rows}
             for org_id, code in connection.execute(

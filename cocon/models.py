@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from enum import IntEnum, StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     ForeignKeyConstraint,
     Integer,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
@@ -117,3 +120,179 @@ class CommunityProfile(SQLModel, table=True):
     permanent_residents: int | None = None
     floating_residents: int | None = None
     unit_type: str | None = Field(default=None, max_length=32)
+
+
+class PartnerKind(StrEnum):
+    """Kinds of partner unit."""
+
+    ENTERPRISE = "enterprise"
+    PUBLIC_INSTITUTION = "public_institution"
+    STATE_ORGAN = "state_organ"
+    SOCIAL_ORGANIZATION = "social_organization"
+    SCHOOL = "school"
+    HOSPITAL = "hospital"
+    OTHER = "other"
+
+
+class Category(StrEnum):
+    """Categories of co-construction project."""
+
+    VENUE_RENOVATION = "venue_renovation"
+    ELDERLY_CARE = "elderly_care"
+    CHILD_CARE = "child_care"
+    CULTURE_SPORTS = "culture_sports"
+    PARTY_MASS_SERVICE = "party_mass_service"
+    COMMUNITY_GOVERNANCE = "community_governance"
+    OTHER = "other"
+
+
+class Status(StrEnum):
+    """Where a project stands."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class ContributionKind(StrEnum):
+    """How a partner contributes."""
+
+    CASH = "cash"
+    IN_KIND = "in_kind"
+
+
+class Partner(SQLModel, table=True):
+    """A partner unit (共建单位) outside the hierarchy, known by its credit code."""
+
+    __tablename__ = "partner"
+    __table_args__ = (CheckConstraint(_in("kind", PartnerKind), name="ck_partner_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    credit_code: str = Field(max_length=18, unique=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=32)
+    contact: str | None = Field(default=None, max_length=50)
+    phone: str | None = Field(default=None, max_length=30)
+
+
+class Project(SQLModel, table=True):
+    """A co-construction project led by an org and sited in a community."""
+
+    __tablename__ = "project"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["site_id", "site_level"], ["org.id", "org.level"], name="fk_project_site"
+        ),
+        CheckConstraint("site_level = 5", name="ck_project_site_community"),
+        CheckConstraint(_in("category", Category), name="ck_project_category"),
+        CheckConstraint(_in("status", Status), name="ck_project_status"),
+        CheckConstraint("budget_fen >= 0", name="ck_project_budget"),
+        CheckConstraint("area_m2 IS NULL OR area_m2 >= 0", name="ck_project_area"),
+        CheckConstraint(
+            "households_served IS NULL OR households_served >= 0", name="ck_project_households"
+        ),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="ck_project_year"),
+        CheckConstraint(
+            "end_date IS NULL OR start_date IS NULL OR end_date >= start_date",
+            name="ck_project_dates",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    name: str = Field(max_length=200)
+    owner_id: int = Field(foreign_key="org.id", index=True, ondelete="RESTRICT")
+    site_id: int = Field(index=True)
+    site_level: int = Field(default=5, sa_column=Column(SmallInteger, nullable=False))
+    category: str = Field(max_length=32)
+    year: int = Field(index=True)
+    status: str = Field(default=Status.DRAFT.value, max_length=16)
+    start_date: date | None = None
+    end_date: date | None = None
+    budget_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    area_m2: int | None = None
+    households_served: int | None = None
+    description: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class StatusChange(SQLModel, table=True):
+    """One step in a project's status history."""
+
+    __tablename__ = "status_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    changed_at: datetime
+    note: str | None = Field(default=None, max_length=200)
+
+
+class Contribution(SQLModel, table=True):
+    """Money or valued in-kind support a partner puts into a project."""
+
+    __tablename__ = "contribution"
+    __table_args__ = (
+        UniqueConstraint("project_id", "partner_id", "kind", name="uq_contribution"),
+        CheckConstraint(_in("kind", ContributionKind), name="ck_contribution_kind"),
+        CheckConstraint("amount_fen > 0", name="ck_contribution_amount"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="CASCADE")
+    partner_id: int = Field(foreign_key="partner.id", index=True, ondelete="RESTRICT")
+    kind: str = Field(default=ContributionKind.CASH.value, max_length=16)
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    note: str | None = Field(default=None, max_length=200)
+
+
+class Allocation(SQLModel, table=True):
+    """Money an org puts up for a year; a sub-allocation comes out of its parent allocation."""
+
+    __tablename__ = "allocation"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="ck_allocation_amount"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="ck_allocation_year"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    org_id: int = Field(foreign_key="org.id", index=True, ondelete="RESTRICT")
+    year: int = Field(index=True)
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    parent_id: int | None = Field(
+        default=None, foreign_key="allocation.id", index=True, ondelete="RESTRICT"
+    )
+    source_note: str | None = Field(default=None, max_length=200)
+
+
+class FundingLine(SQLModel, table=True):
+    """A project drawing an amount from one allocation."""
+
+    __tablename__ = "funding_line"
+    __table_args__ = (
+        UniqueConstraint("project_id", "allocation_id", name="uq_funding_line"),
+        CheckConstraint("amount_fen > 0", name="ck_funding_amount"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True, ondelete="RESTRICT")
+    allocation_id: int = Field(foreign_key="allocation.id", index=True, ondelete="RESTRICT")
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Payment(SQLModel, table=True):
+    """Money actually paid out against a funding line."""
+
+    __tablename__ = "payment"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="ck_payment_amount"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    funding_line_id: int = Field(foreign_key="funding_line.id", index=True, ondelete="RESTRICT")
+    paid_on: date
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    voucher_no: str = Field(max_length=40, unique=True)
+    note: str | None = Field(default=None, max_length=200)

@@ -199,12 +199,15 @@ def clean_name(raw: str) -> str:
 def create_org(session: Session, raw_code: str, name: str, parent_code: str | None = None) -> Org:
     """Add an org under its parent, checking the code form and the level rule."""
     code = clean_code(raw_code)
-    if len(code) == 12 and find_org(session, code) is None and code_candidates(code)[1:]:
+    padded = len(code) == 12 and len(code_candidates(code)) > 1
+    if padded and find_org(session, code) is None:
         # A padded form such as 330105000000 names a higher level, not a new community.
         raise Invalid(
             _("{code} is a padded code: write it without the trailing zeros").format(code=code)
         )
-    if find_org(session, code) is not None:
+    # Only the exact code is taken: district 441900 may sit under city 4419.
+    taken = select(Org.id).where(Org.code == code)
+    if padded or session.exec(taken).first() is not None:
         raise Invalid(
             _("An org with the code {code} exists already").format(code=code), field="code"
         )

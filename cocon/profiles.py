@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 from sqlmodel import Session
@@ -111,8 +111,9 @@ def qualify(
                 "{households:,} households < 3,000 and {residents:,} permanent residents ≤ 10,000"
             ).format(households=households, residents=residents)
         )
-    share_text = f"{share * 100:.1f}%"
-    threshold_text = f"{threshold * 100:.0f}%"
+    # Round the share down so that 29.98% reads 29.9% < 30%, never 30.0% < 30%.
+    share_text = f"{(share * 100).quantize(Decimal('0.1'), rounding=ROUND_DOWN)}%"
+    threshold_text = f"{(threshold * 100).normalize():f}%"
     if share >= threshold:
         reasons.append(
             _("floating share {share} ≥ {threshold}").format(

@@ -6,6 +6,7 @@ import click
 
 from cocon import demo
 from cocon.cli.base import AppContext, pass_app, report_errors
+from cocon.cli.money import COMMANDS as MONEY_COMMANDS
 from cocon.cli.orgs import orgs_group, print_division_summary
 from cocon.i18n import _, set_language
 from cocon.settings import Settings
@@ -52,3 +53,5 @@ def demo_command(app: AppContext) -> None:
 
 
 main.add_command(orgs_group)
+for command in MONEY_COMMANDS:
+    main.add_command(command)

@@ -11,6 +11,7 @@ import click
 from sqlalchemy import Engine
 
 from cocon import db
+from cocon.checks import Finding, Policies
 from cocon.errors import CoconError, ImportFailed
 from cocon.i18n import _
 from cocon.settings import Settings
@@ -32,6 +33,14 @@ class AppContext:
             self._engine = db.make_engine(self.settings.database_url)
             db.migrate(self._engine)
         return self._engine
+
+    @property
+    def policies(self) -> Policies:
+        """Return the block/warn policy of each check from the settings."""
+        try:
+            return Policies(self.settings.check_policies)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
 
     def session(self, *, write: bool = False):
         """Open a session that commits at the end of the block."""
@@ -78,3 +87,9 @@ def terminal_progress() -> Iterator[Progress | None]:
             bar.update(task, description=label, completed=done, total=total)
 
         yield advance
+
+
+def print_warnings(warnings: list[Finding]) -> None:
+    """Print the warnings a save raised."""
+    for finding in warnings:
+        click.echo(_("Warning: {message}").format(message=finding.message), err=True)

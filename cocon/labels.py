@@ -1,0 +1,91 @@
+"""Names of the enumerated values in the user's language, and parsing them back."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from cocon.errors import Invalid
+from cocon.i18n import _, translations
+from cocon.models import Category, ContributionKind, PartnerKind, Status, UnitType
+
+
+def N_(message: str) -> str:
+    """Mark message for translation without translating it now."""
+    return message
+
+
+LABELS: dict[StrEnum, str] = {
+    PartnerKind.ENTERPRISE: N_("enterprise"),
+    PartnerKind.PUBLIC_INSTITUTION: N_("public institution"),
+    PartnerKind.STATE_ORGAN: N_("state organ"),
+    PartnerKind.SOCIAL_ORGANIZATION: N_("social organization"),
+    PartnerKind.SCHOOL: N_("school"),
+    PartnerKind.HOSPITAL: N_("hospital"),
+    PartnerKind.OTHER: N_("other"),
+    Category.VENUE_RENOVATION: N_("venue renovation"),
+    Category.ELDERLY_CARE: N_("elderly care"),
+    Category.CHILD_CARE: N_("child care"),
+    Category.CULTURE_SPORTS: N_("culture and sports"),
+    Category.PARTY_MASS_SERVICE: N_("party-mass service"),
+    Category.COMMUNITY_GOVERNANCE: N_("community governance"),
+    Category.OTHER: N_("other category"),
+    Status.DRAFT: N_("draft"),
+    Status.SUBMITTED: N_("submitted"),
+    Status.APPROVED: N_("approved"),
+    Status.IN_PROGRESS: N_("in progress"),
+    Status.COMPLETED: N_("completed"),
+    Status.CANCELLED: N_("cancelled"),
+    ContributionKind.CASH: N_("cash"),
+    ContributionKind.IN_KIND: N_("in kind (valued)"),
+    UnitType.RELOCATION_FLOW: N_("relocation-flow"),
+    UnitType.BUSINESS_INTEGRATION: N_("business-integration"),
+    UnitType.TRADITIONAL_INTEGRATION: N_("traditional-integration"),
+    UnitType.WHOLE_VILLAGE_REFORM: N_("whole-village-reform"),
+}
+
+
+def label(enum_class: type[StrEnum], value: str | None) -> str:
+    """Return the name of value in the current language ('' for none)."""
+    if not value:
+        return ""
+    return _(LABELS[enum_class(value)])
+
+
+def choices(enum_class: type[StrEnum]) -> list[tuple[str, str]]:
+    """Return (value, name) pairs of an enumeration in the current language."""
+    return [(member.value, _(LABELS[member])) for member in enum_class]
+
+
+def _spellings(member: StrEnum) -> set[str]:
+    english = LABELS[member]
+    chinese = translations("zh_CN").gettext(english)
+    return {member.value, english.lower(), chinese, member.value.replace("_", " ")}
+
+
+def parse_choice(enum_class: type[StrEnum], raw: object, field: str) -> str:
+    """Accept an enumerated value by its key, English name or Chinese name."""
+    text = str(raw or "").strip()
+    for member in enum_class:
+        if text in _spellings(member) or text.lower() in _spellings(member):
+            return member.value
+    raise Invalid(
+        _("'{value}' is not one of: {choices}").format(
+            value=text, choices=" / ".join(name for _value, name in choices(enum_class))
+        ),
+        field=field,
+    )
+
+
+SOURCE_LABELS: dict[str, str] = {
+    "province": N_("province funds"),
+    "city": N_("city funds"),
+    "district": N_("district funds"),
+    "street": N_("street funds"),
+    "community": N_("community funds"),
+    "partners": N_("partner contributions"),
+}
+
+
+def source_label(key: str) -> str:
+    """Return the name of a funding source level in the current language."""
+    return _(SOURCE_LABELS[key])

@@ -1,0 +1,344 @@
+"""Co-construction projects: their fields, status transitions and partner contributions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from cocon.errors import Invalid, NotFound, Refused
+from cocon.i18n import _
+from cocon.labels import label, parse_choice
+from cocon.models import (
+    Category,
+    Contribution,
+    ContributionKind,
+    Level,
+    Org,
+    Partner,
+    Project,
+    Status,
+    StatusChange,
+)
+from cocon.money import parse_amount
+from cocon.orgs import is_within
+from cocon.partners import clean_text
+from cocon.profiles import parse_count
+from cocon.scope import within
+
+TRANSITIONS: dict[Status, tuple[Status, ...]] = {
+    Status.DRAFT: (Status.SUBMITTED, Status.CANCELLED),
+    Status.SUBMITTED: (Status.APPROVED, Status.DRAFT, Status.CANCELLED),
+    Status.APPROVED: (Status.IN_PROGRESS, Status.CANCELLED),
+    Status.IN_PROGRESS: (Status.COMPLETED, Status.CANCELLED),
+    Status.COMPLETED: (),
+    Status.CANCELLED: (Status.DRAFT,),
+}
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,39}$")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日")
+
+
+def parse_date(raw: object, field: str) -> date | None:
+    """Accept a date as a date, or as text like 2023-03-01, 2023/3/1 or 2023年3月1日."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    text = str(raw).strip()
+    if not text:
+        return None
+    for pattern in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    raise Invalid(
+        _("'{value}' is not a date; write e.g. 2023-03-01, 2023/3/1 or 2023年3月1日").format(
+            value=text
+        ),
+        field=field,
+    )
+
+
+def parse_year(raw: object, field: str = "year") -> int:
+    """Accept a year between 2000 and 2100."""
+    text = str(raw if raw is not None else "").strip().removesuffix("年")
+    if not text.isdigit() or not 2000 <= int(text) <= 2100:
+        raise Invalid(
+            _("'{value}' is not a year between 2000 and 2100").format(value=raw), field=field
+        )
+    return int(text)
+
+
+def clean_project_code(raw: object) -> str:
+    """Accept a project or allocation code of letters, digits and - _ . /."""
+    text = str(raw or "").strip()
+    if not _CODE.match(text):
+        raise Invalid(
+            _(
+                "'{value}' is not a code: use up to 40 letters, digits, - _ . /, e.g. GS-2023-001"
+            ).format(value=text),
+            field="code",
+        )
+    return text
+
+
+@dataclass
+class ProjectInput:
+    """What a user types for a project, before checking."""
+
+    name: object = None
+    owner: Org | None = None
+    site: Org | None = None
+    category: object = None
+    year: object = None
+    start_date: object = None
+    end_date: object = None
+    budget: object = None
+    area_m2: object = None
+    households_served: object = None
+    description: object = None
+    code: object = None
+
+
+def next_project_code(session: Session, owner: Org, year: int) -> str:
+    """Return the next free code of the form <owner code>-<year>-NNN."""
+    prefix = f"{owner.code}-{year}-"
+    taken = session.exec(
+        select(func.count()).select_from(Project).where(Project.code.startswith(prefix))
+    ).scalar_one()
+    number = taken + 1
+    while session.exec(select(Project.id).where(Project.code == f"{prefix}{number:03d}")).first():
+        number += 1
+    return f"{prefix}{number:03d}"
+
+
+def find_project(session: Session, code: str) -> Project | None:
+    """Return the project with this code, or None."""
+    return session.exec(select(Project).where(Project.code == str(code).strip())).scalars().first()
+
+
+def get_project(session: Session, code: str, scope: Org | None = None) -> Project:
+    """Return the project with this code within scope, or raise NotFound."""
+    project = find_project(session, code)
+    if project is None or (
+        scope is not None and not is_within(session.get(Org, project.owner_id), scope)
+    ):
+        raise NotFound(_("No project has the code {code}").format(code=str(code).strip()))
+    return project
+
+
+def _collect(errors: list[Invalid], parse, *args, **kwargs):
+    try:
+        return parse(*args, **kwargs)
+    except Invalid as error:
+        errors.append(error)
+        return None
+
+
+def save_project(session: Session, data: ProjectInput, project: Project | None = None) -> Project:
+    """Create a project, or update the one given, after checking every field."""
+    errors: list[Invalid] = []
+    name = _collect(errors, clean_text, data.name, "name", required=True)
+    category = _collect(errors, parse_choice, Category, data.category, "category")
+    year = _collect(errors, parse_year, data.year)
+    start = _collect(errors, parse_date, data.start_date, "start_date")
+    end = _collect(errors, parse_date, data.end_date, "end_date")
+    budget = _collect(
+        errors, lambda v: parse_amount(v if v not in (None, "") else "0"), data.budget
+    )
+    area = _collect(errors, parse_count, data.area_m2, "area_m2")
+    households = _collect(errors, parse_count, data.households_served, "households_served")
+    description = _collect(errors, clean_text, data.description, "description", limit=4000)
+    code = _collect(errors, clean_project_code, data.code) if data.code not in (None, "") else None
+    if data.owner is None:
+        errors.append(Invalid(_("Choose the org that leads the project"), field="owner"))
+    if data.site is None:
+        errors.append(Invalid(_("Choose the community where the project is sited"), field="site"))
+    elif data.site.level != Level.COMMUNITY:
+        errors.append(Invalid(_("The site must be a community"), field="site"))
+    elif data.owner is not None and not is_within(data.site, data.owner):
+        errors.append(
+            Invalid(
+                _("{site} is not within {owner}: a project is sited in its owner's subtree").format(
+                    site=data.site.name, owner=data.owner.name
+                ),
+                field="site",
+            )
+        )
+    if start and end and end < start:
+        errors.append(Invalid(_("The end date is before the start date"), field="end_date"))
+    if code:
+        other = find_project(session, code)
+        if other is not None and (project is None or other.id != project.id):
+            errors.append(Invalid(_("The code {code} is taken").format(code=code), field="code"))
+    if errors:
+        raise FieldErrors(errors)
+    if project is None:
+        project = Project(
+            code=code or next_project_code(session, data.owner, year), status=Status.DRAFT.value
+        )
+        new = True
+    else:
+        new = False
+        if code:
+            project.code = code
+    project.name, project.category, project.year = name, category, year
+    project.owner_id, project.site_id, project.site_level = (
+        data.owner.id,
+        data.site.id,
+        data.site.level,
+    )
+    project.start_date, project.end_date, project.budget_fen = start, end, budget
+    project.area_m2, project.households_served, project.description = area, households, description
+    session.add(project)
+    session.flush()
+    if new:
+        session.add(
+            StatusChange(
+                project_id=project.id, from_status=None, to_status=project.status, changed_at=_now()
+            )
+        )
+        session.flush()
+    return project
+
+
+class FieldErrors(Invalid):
+    """Several fields of one form are wrong; each error names its field."""
+
+    def __init__(self, errors: list[Invalid]) -> None:
+        super().__init__("; ".join(e.message for e in errors), field=errors[0].field)
+        self.errors = errors
+
+    def by_field(self) -> dict[str, str]:
+        """Return the first message for each field."""
+        result: dict[str, str] = {}
+        for error in self.errors:
+            result.setdefault(error.field or "", error.message)
+        return result
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def change_status(
+    session: Session, project: Project, to_status: object, note: str | None = None
+) -> Project:
+    """Move a project to a new status if the transition makes sense."""
+    target = Status(parse_choice(Status, to_status, "status"))
+    current = Status(project.status)
+    if target not in TRANSITIONS[current]:
+        allowed = " / ".join(label(Status, s) for s in TRANSITIONS[current]) or _("none")
+        raise Refused(
+            _(
+                "A project that is {current} cannot become {target}; it can become: {allowed}"
+            ).format(current=label(Status, current), target=label(Status, target), allowed=allowed)
+        )
+    session.add(
+        StatusChange(
+            project_id=project.id,
+            from_status=current.value,
+            to_status=target.value,
+            changed_at=_now(),
+            note=clean_text(note, "note"),
+        )
+    )
+    project.status = target.value
+    session.add(project)
+    session.flush()
+    return project
+
+
+def status_history(session: Session, project: Project) -> list[StatusChange]:
+    """Return the project's status changes, oldest first."""
+    statement = (
+        select(StatusChange).where(StatusChange.project_id == project.id).order_by(StatusChange.id)
+    )
+    return list(session.exec(statement).scalars())
+
+
+def set_contribution(
+    session: Session,
+    project: Project,
+    partner: Partner,
+    amount: object,
+    kind: object = "cash",
+    note: str | None = None,
+) -> Contribution:
+    """Record what a partner puts into a project (cash or in kind), replacing an earlier figure."""
+    kind_value = parse_choice(ContributionKind, kind or "cash", "kind")
+    fen = parse_amount(amount, allow_zero=False)
+    if fen == 0:
+        raise Invalid(_("A contribution must be more than zero"), field="amount")
+    statement = select(Contribution).where(
+        Contribution.project_id == project.id,
+        Contribution.partner_id == partner.id,
+        Contribution.kind == kind_value,
+    )
+    contribution = session.exec(statement).scalars().first() or Contribution(
+        project_id=project.id, partner_id=partner.id, kind=kind_value, amount_fen=fen
+    )
+    contribution.amount_fen = fen
+    contribution.note = clean_text(note, "note")
+    session.add(contribution)
+    session.flush()
+    return contribution
+
+
+def contributions_of(session: Session, project: Project) -> list[tuple[Contribution, Partner]]:
+    """Return the project's contributions with their partners."""
+    statement = (
+        select(Contribution, Partner)
+        .join(Partner, Partner.id == Contribution.partner_id)
+        .where(Contribution.project_id == project.id)
+        .order_by(Partner.name)
+    )
+    return [(c, p) for c, p in session.execute(statement)]
+
+
+def list_projects(
+    session: Session,
+    *,
+    scope: Org | None = None,
+    year: int | None = None,
+    status: object = None,
+    category: object = None,
+    text: str = "",
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[tuple[Project, Org, Org]]:
+    """List projects owned in scope, filtered, with their owner and site, by code."""
+    owner, site = aliased(Org), aliased(Org)
+    statement = (
+        select(Project, owner, site)
+        .join(owner, owner.id == Project.owner_id)
+        .join(site, site.id == Project.site_id)
+        .where(within(owner, scope))
+        .order_by(Project.code)
+    )
+    if year is not None:
+        statement = statement.where(Project.year == year)
+    if status:
+        statement = statement.where(Project.status == parse_choice(Status, status, "status"))
+    if category:
+        statement = statement.where(
+            Project.category == parse_choice(Category, category, "category")
+        )
+    if text.strip():
+        needle = text.strip()
+        statement = statement.where(
+            or_(
+                Project.name.contains(needle, autoescape=True),
+                Project.code.contains(needle, autoescape=True),
+            )
+        )
+    if limit is not None:
+        statement = statement.limit(limit).offset(offset)
+    return [tuple(row) for row in session.execute(statement)]
