@@ -316,8 +316,7 @@ def rollup_command(
     headers = [
         _("projects"),
         _("budget"),
-        *[_(f"{key} funds") for key in SOURCE_KEYS],
-        _("partners"),
+        *[source_label(key) for key in (*SOURCE_KEYS, "partners")],
         _("paid"),
         _("held"),
         _("drawn"),
