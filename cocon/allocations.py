@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from cocon.checks import Finding, Policies, Rule, enforce
@@ -16,7 +15,6 @@ from cocon.money import format_yuan, parse_amount
 from cocon.orgs import is_within
 from cocon.partners import clean_text
 from cocon.projects import clean_project_code, parse_date, parse_year
-from cocon.scope import within
 
 
 @dataclass
@@ -310,58 +308,15 @@ def draw(
     line.amount_fen = fen
     session.add(line)
     session.flush()
-    warnings += budget_warnings(session, policies, project)
+    warnings += project_warnings(session, policies, project)
     return Saved(line, warnings)
 
 
-def funded_total(session: Session, project: Project) -> int:
-    """Sum what a project draws from allocations and gets from partners."""
-    from cocon.models import Contribution
+def project_warnings(session: Session, policies: Policies, project: Project) -> list[Finding]:
+    """Return the project's failing project checks (funding vs budget, dates vs year)."""
+    from cocon.findings import project_findings
 
-    drawn = session.exec(
-        select(func.coalesce(func.sum(FundingLine.amount_fen), 0)).where(
-            FundingLine.project_id == project.id
-        )
-    ).scalar_one()
-    given = session.exec(
-        select(func.coalesce(func.sum(Contribution.amount_fen), 0)).where(
-            Contribution.project_id == project.id
-        )
-    ).scalar_one()
-    return int(drawn) + int(given)
-
-
-def budget_warnings(session: Session, policies: Policies, project: Project) -> list[Finding]:
-    """Compare a project's funding with its budget (gap or surplus)."""
-    funded = funded_total(session, project)
-    if funded == project.budget_fen:
-        return []
-    if funded < project.budget_fen:
-        message = _(
-            "{code}: funding {funded} leaves a gap of {gap} against the budget {budget}"
-        ).format(
-            code=project.code,
-            funded=format_yuan(funded),
-            gap=format_yuan(project.budget_fen - funded),
-            budget=format_yuan(project.budget_fen),
-        )
-    else:
-        message = _("{code}: funding {funded} exceeds the budget {budget} by {surplus}").format(
-            code=project.code,
-            funded=format_yuan(funded),
-            budget=format_yuan(project.budget_fen),
-            surplus=format_yuan(funded - project.budget_fen),
-        )
-    return [
-        enforce(
-            policies,
-            Rule.FUNDING_VS_BUDGET,
-            project.code,
-            project.owner_id,
-            message,
-            abs(funded - project.budget_fen),
-        )
-    ]
+    return project_findings(session, None, None, policies, project_id=project.id)
 
 
 def paid_on_line(session: Session, line: FundingLine, excluding: int | None = None) -> int:
@@ -461,65 +416,3 @@ def payments_of(session: Session, line: FundingLine) -> list[Payment]:
             .order_by(Payment.paid_on, Payment.id)
         ).scalars()
     )
-
-
-def date_warnings(policies: Policies, project: Project) -> list[Finding]:
-    """Warn when a project's dates fall outside its year."""
-    outside = [
-        d
-        for d in (project.start_date, project.end_date)
-        if d is not None and d.year != project.year
-    ]
-    if not outside:
-        return []
-    message = _("{code}: the dates {dates} fall outside the project year {year}").format(
-        code=project.code, dates=", ".join(d.isoformat() for d in outside), year=project.year
-    )
-    return [enforce(policies, Rule.DATES_OUTSIDE_YEAR, project.code, project.owner_id, message)]
-
-
-def list_allocations(
-    session: Session, *, scope: Org | None = None, year: int | None = None
-) -> list[tuple[Allocation, Org, Commitments]]:
-    """List allocations held in scope with what is drawn on and passed down from each."""
-    drawn = (
-        select(
-            FundingLine.allocation_id.label("key"),
-            func.sum(FundingLine.amount_fen).label("total"),
-            func.count().label("n"),
-        )
-        .group_by(FundingLine.allocation_id)
-        .subquery()
-    )
-    child = aliased(Allocation)
-    subs = (
-        select(
-            child.parent_id.label("key"),
-            func.sum(child.amount_fen).label("total"),
-            func.count().label("n"),
-        )
-        .where(child.parent_id.is_not(None))
-        .group_by(child.parent_id)
-        .subquery()
-    )
-    statement = (
-        select(
-            Allocation,
-            Org,
-            func.coalesce(drawn.c.total, 0),
-            func.coalesce(drawn.c.n, 0),
-            func.coalesce(subs.c.total, 0),
-            func.coalesce(subs.c.n, 0),
-        )
-        .join(Org, Org.id == Allocation.org_id)
-        .outerjoin(drawn, drawn.c.key == Allocation.id)
-        .outerjoin(subs, subs.c.key == Allocation.id)
-        .where(within(Org, scope))
-        .order_by(Allocation.year, Org.path, Allocation.code)
-    )
-    if year is not None:
-        statement = statement.where(Allocation.year == year)
-    return [
-        (allocation, org, Commitments(int(d), int(n), int(s), int(m)))
-        for allocation, org, d, n, s, m in session.execute(statement)
-    ]

@@ -157,7 +157,11 @@ def payment_findings(
 
 
 def project_findings(
-    session: Session, root: Org | None, year: int | None, policies: Policies
+    session: Session,
+    root: Org | None,
+    year: int | None,
+    policies: Policies,
+    project_id: int | None = None,
 ) -> list[Finding]:
     """Find projects whose funding misses their budget, or whose dates leave their year."""
     lines = _sum_by(FundingLine.project_id, FundingLine.amount_fen)
@@ -186,6 +190,8 @@ def project_findings(
         root,
         year,
     )
+    if project_id is not None:
+        statement = statement.where(Project.id == project_id)
     findings = []
     for (
         code,

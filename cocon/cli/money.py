@@ -93,7 +93,7 @@ def project_add(app: AppContext, owner: str, site: str, **fields: str | None) ->
             owner=orgs.resolve_org(session, owner), site=orgs.resolve_org(session, site), **fields
         )
         project = projects.save_project(session, data)
-        print_warnings(allocations.date_warnings(app.policies, project))
+        print_warnings(allocations.project_warnings(session, app.policies, project))
         click.echo(_("Added project {code}").format(code=project.code))
 
 
@@ -149,7 +149,7 @@ def project_contribute(
         projects.set_contribution(
             session, project, partners.get_partner(session, partner), amount, kind, note
         )
-        print_warnings(allocations.budget_warnings(session, app.policies, project))
+        print_warnings(allocations.project_warnings(session, app.policies, project))
         click.echo(_("Recorded"))
 
 
