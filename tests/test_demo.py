@@ -1,0 +1,134 @@
+"""`cocon demo`: the Gongshu slice and the profiles of its 12 integrated large community units."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cocon.models import CommunityProfile, Org
+from cocon.orgs import ancestors
+from cocon.profiles import qualify
+from tests.conftest import REPO, snapshot
+
+GONGSHU = "330105"
+
+
+def _demo_profiles(engine) -> list[tuple[Org, CommunityProfile, Org]]:
+    """Return (community, profile, street) for every profile of the demo."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Org, CommunityProfile).join(CommunityProfile, CommunityProfile.org_id == Org.id)
+        ).all()
+        return [(org, profile, ancestors(session, org)[-1]) for org, profile in rows]
+
+
+def _qualifying(engine) -> list[tuple[Org, CommunityProfile, Org]]:
+    return [row for row in _demo_profiles(engine) if qualify(row[1]).qualifies]
+
+
+def test_demo_files_are_in_the_repository():
+    for name in ("provinces", "cities", "areas", "streets", "villages"):
+        assert (REPO / "imports" / "divisions" / f"{name}.csv").is_file()
+    assert (REPO / "imports" / "gongshu-profiles.csv").is_file()
+
+
+def test_demo_prints_what_it_loaded(cli):
+    out = cli.ok("demo")
+    assert "province: 1 created, 0 updated, 0 unchanged" in out
+    assert "district: 1 created, 0 updated, 0 unchanged" in out
+    assert "street: 18 created, 0 updated, 0 unchanged" in out
+    assert "community: 178 created, 0 updated, 0 unchanged" in out
+    assert "Community profiles: 15 created, 0 updated, 0 unchanged" in out
+
+
+def test_demo_loads_gongshu_with_18_streets_and_178_communities(cli, database_url):
+    cli.ok("demo")
+    out = cli.ok("orgs", "show", GONGSHU)
+    assert "浙江省 › 杭州市 › 拱墅区" in out
+    assert "Children: 18" in out
+    orgs = snapshot(database_url)["org"]
+    levels = [row[3] for row in orgs if row[1].startswith(GONGSHU)]
+    assert levels.count(4) == 18
+    assert levels.count(5) == 178
+    assert len(orgs) == 3 + 18 + 178
+
+
+def test_demo_shengli_community_breadcrumb_and_qualification(cli):
+    cli.ok("demo")
+    out = cli.ok("orgs", "show", "330105017003")
+    assert out.splitlines()[0] == "浙江省 › 杭州市 › 拱墅区 › 文晖街道 › 胜利社区"
+    assert "Integrated large community unit: qualifies" in out
+
+
+def test_demo_shengli_community_found_by_name(cli):
+    cli.ok("demo")
+    assert "Code: 330105017003" in cli.ok("orgs", "show", "胜利社区")
+
+
+def test_demo_has_12_qualifying_profiles(cli, engine):
+    cli.ok("demo")
+    assert len(_qualifying(engine)) == 12
+
+
+def test_demo_qualifying_profiles_lie_in_7_streets(cli, engine):
+    cli.ok("demo")
+    streets = {street.code for _org, _profile, street in _qualifying(engine)}
+    assert len(streets) == 7
+    assert all(code.startswith(GONGSHU) and len(code) == 9 for code in streets)
+
+
+def test_demo_qualifying_profiles_cover_all_four_unit_types(cli, engine):
+    cli.ok("demo")
+    types = {profile.unit_type for _org, profile, _street in _qualifying(engine)}
+    assert types == {
+        "relocation_flow",
+        "business_integration",
+        "traditional_integration",
+        "whole_village_reform",
+    }
+
+
+def test_demo_qualifying_profiles_sum_to_the_reported_residents(cli, engine):
+    cli.ok("demo")
+    rows = _qualifying(engine)
+    assert sum(profile.permanent_residents for _o, profile, _s in rows) == 137_800
+    assert sum(profile.floating_residents for _o, profile, _s in rows) == 134_500
+
+
+def test_demo_other_profiles_do_not_qualify(cli, engine):
+    cli.ok("demo")
+    others = [row for row in _demo_profiles(engine) if not qualify(row[1]).qualifies]
+    assert len(others) == 3
+    assert all(profile.unit_type is None for _o, profile, _s in others)
+
+
+def test_demo_twice_changes_nothing(cli, database_url):
+    cli.ok("demo")
+    before = snapshot(database_url)
+    out = cli.ok("demo")
+    assert "street: 0 created, 0 updated, 18 unchanged" in out
+    assert "community: 0 created, 0 updated, 178 unchanged" in out
+    assert "Community profiles: 0 created, 0 updated, 15 unchanged" in out
+    assert snapshot(database_url) == before
+
+
+def test_demo_restores_an_edited_profile(cli):
+    cli.ok("demo")
+    cli.ok("orgs", "profile", "330105017003", "--households", "100")
+    out = cli.ok("demo")
+    assert "Community profiles: 0 created, 1 updated, 14 unchanged" in out
+    assert "Households: 3,912" in cli.ok("orgs", "show", "330105017003")
+
+
+def test_demo_tree_depth_one_shows_gongshu_and_its_18_streets(cli):
+    cli.ok("demo")
+    lines = cli.ok("orgs", "tree", "--root", GONGSHU, "--depth", "1").splitlines()
+    assert lines[0] == "拱墅区 (330105, district) · 196 below"
+    assert len(lines) == 19
+    streets = lines[1:]
+    assert all(re.fullmatch(r"  \S+街道 \(330105\d{3}, street\) · \d+ below", s) for s in streets)
+    assert sum(int(re.search(r"· (\d+) below", s).group(1)) for s in streets) == 178
+    assert "  文晖街道 (330105017, street)" in "\n".join(streets)
+    assert "社区" not in "\n".join(lines)
