@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from cocon.checks import Finding, Policies, Rule, enforce
+from cocon.derived import refresh_allocation, refresh_project, refresh_projects_drawing_on
 from cocon.errors import Invalid, NotFound
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
@@ -15,6 +17,7 @@ from cocon.money import format_yuan, parse_amount
 from cocon.orgs import is_within
 from cocon.partners import clean_text
 from cocon.projects import clean_project_code, parse_date, parse_year
+from cocon.scope import within
 
 
 @dataclass
@@ -203,11 +206,17 @@ def save_allocation(
         )
     if code_value:
         allocation.code = code_value
+    old_parent_id, old_org_id = allocation.parent_id, allocation.org_id
     allocation.org_id, allocation.year, allocation.amount_fen = org.id, year_value, fen
     allocation.parent_id = parent.id if parent else None
     allocation.source_note = note
     session.add(allocation)
     session.flush()
+    refresh_allocation(session, allocation.id)
+    for parent_id in {old_parent_id, allocation.parent_id} - {None}:
+        refresh_allocation(session, parent_id)
+    if old_org_id is not None and old_org_id != allocation.org_id:
+        refresh_projects_drawing_on(session, allocation.id)
     return Saved(allocation, warnings)
 
 
@@ -308,6 +317,8 @@ def draw(
     line.amount_fen = fen
     session.add(line)
     session.flush()
+    refresh_allocation(session, allocation.id)
+    refresh_project(session, project.id)
     warnings += project_warnings(session, policies, project)
     return Saved(line, warnings)
 
@@ -404,6 +415,7 @@ def record_payment(
     payment.paid_on, payment.amount_fen, payment.note = day, fen, clean_text(note, "note")
     session.add(payment)
     session.flush()
+    refresh_project(session, line.project_id)
     return Saved(payment, warnings)
 
 
@@ -416,3 +428,50 @@ def payments_of(session: Session, line: FundingLine) -> list[Payment]:
             .order_by(Payment.paid_on, Payment.id)
         ).scalars()
     )
+
+
+def list_allocations(
+    session: Session, *, scope: Org | None = None, year: int | None = None
+) -> list[tuple[Allocation, Org, Commitments]]:
+    """List allocations held in scope with their org and commitments, by code, in one query."""
+    drawn = (
+        select(
+            FundingLine.allocation_id.label("key"),
+            func.sum(FundingLine.amount_fen).label("total"),
+            func.count().label("n"),
+        )
+        .group_by(FundingLine.allocation_id)
+        .subquery()
+    )
+    child = aliased(Allocation)
+    subs = (
+        select(
+            child.parent_id.label("key"),
+            func.sum(child.amount_fen).label("total"),
+            func.count().label("n"),
+        )
+        .where(child.parent_id.is_not(None))
+        .group_by(child.parent_id)
+        .subquery()
+    )
+    statement = (
+        select(
+            Allocation,
+            Org,
+            func.coalesce(drawn.c.total, 0),
+            func.coalesce(drawn.c.n, 0),
+            func.coalesce(subs.c.total, 0),
+            func.coalesce(subs.c.n, 0),
+        )
+        .join(Org, Org.id == Allocation.org_id)
+        .outerjoin(drawn, drawn.c.key == Allocation.id)
+        .outerjoin(subs, subs.c.key == Allocation.id)
+        .where(within(Org, scope))
+        .order_by(Allocation.code)
+    )
+    if year is not None:
+        statement = statement.where(Allocation.year == year)
+    return [
+        (allocation, org, Commitments(int(d), int(n), int(s), int(m)))
+        for allocation, org, d, n, s, m in session.execute(statement)
+    ]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from cocon.checks import DEFAULT, Policies
+from cocon.demo_money import Counts, load_demo_money
 from cocon.divisions import DivisionSummary, import_divisions
 from cocon.profiles import ProfileCounts, import_profiles_csv
 
@@ -24,9 +26,12 @@ class DemoSummary:
 
     divisions: DivisionSummary
     profiles: ProfileCounts
+    money: dict[str, Counts]
 
 
-def load_demo(session: Session, imports_dir: Path | None = None) -> DemoSummary:
+def load_demo(
+    session: Session, imports_dir: Path | None = None, policies: Policies = DEFAULT
+) -> DemoSummary:
     """Load the Gongshu demo data; loading it again changes nothing."""
     folder = imports_dir or default_imports_dir()
     divisions = import_divisions(session, folder / "divisions")
@@ -36,4 +41,5 @@ def load_demo(session: Session, imports_dir: Path | None = None) -> DemoSummary:
         profiles.created += counts.created
         profiles.updated += counts.updated
         profiles.unchanged += counts.unchanged
-    return DemoSummary(divisions, profiles)
+    money = load_demo_money(session, folder / "demo", policies)
+    return DemoSummary(divisions, profiles, money)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKeyConstraint,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -183,6 +184,22 @@ class Project(SQLModel, table=True):
 
     __tablename__ = "project"
     __table_args__ = (
+        # Covers the rollup's one grouped scan, so it never touches the table itself.
+        Index(
+            "ix_project_rollup",
+            "year",
+            "owner_id",
+            "status",
+            "budget_fen",
+            "drawn_l1_fen",
+            "drawn_l2_fen",
+            "drawn_l3_fen",
+            "drawn_l4_fen",
+            "drawn_l5_fen",
+            "partners_fen",
+            "paid_fen",
+            "failing_checks",
+        ),
         ForeignKeyConstraint(
             ["site_id", "site_level"], ["org.id", "org.level"], name="fk_project_site"
         ),
@@ -216,6 +233,31 @@ class Project(SQLModel, table=True):
     area_m2: int | None = None
     households_served: int | None = None
     description: str | None = Field(default=None, sa_column=Column(Text))
+    # Kept by cocon.derived from the funding lines, contributions and payments, for fast rollups.
+    drawn_l1_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    drawn_l2_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    drawn_l3_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    drawn_l4_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    drawn_l5_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    partners_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    paid_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    failing_checks: int = Field(
+        default=0, sa_column=Column(SmallInteger, nullable=False, server_default="0")
+    )
 
 
 class StatusChange(SQLModel, table=True):
@@ -267,6 +309,20 @@ class Allocation(SQLModel, table=True):
         default=None, foreign_key="allocation.id", index=True, ondelete="RESTRICT"
     )
     source_note: str | None = Field(default=None, max_length=200)
+    # Kept by cocon.derived from the funding lines and sub-allocations, for fast rollups.
+    drawn_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    draw_count: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    sub_allocated_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    sub_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    failing_checks: int = Field(
+        default=0, sa_column=Column(SmallInteger, nullable=False, server_default="0")
+    )
 
 
 class FundingLine(SQLModel, table=True):

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from cocon.derived import refresh_project
 from cocon.errors import Invalid, NotFound, Refused
 from cocon.i18n import _
 from cocon.labels import label, parse_choice
@@ -205,7 +206,7 @@ def save_project(session: Session, data: ProjectInput, project: Project | None =
                 project_id=project.id, from_status=None, to_status=project.status, changed_at=_now()
             )
         )
-        session.flush()
+    refresh_project(session, project.id)
     return project
 
 
@@ -252,7 +253,7 @@ def change_status(
     )
     project.status = target.value
     session.add(project)
-    session.flush()
+    refresh_project(session, project.id)
     return project
 
 
@@ -288,7 +289,7 @@ def set_contribution(
     contribution.amount_fen = fen
     contribution.note = clean_text(note, "note")
     session.add(contribution)
-    session.flush()
+    refresh_project(session, project.id)
     return contribution
 
 

