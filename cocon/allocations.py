@@ -57,7 +57,11 @@ def allocation_title(session: Session, allocation: Allocation) -> str:
 
 def _lock(session: Session, model, row_id: int):
     # PostgreSQL: row lock. SQLite: the write session already holds the database write lock.
-    return session.exec(select(model).where(model.id == row_id).with_for_update()).scalars().one()
+    # FOR NO KEY UPDATE: inserting a row that refers to this one (a funding line to its project)
+    # takes a key-share lock, which FOR UPDATE would wait on and deadlock against.
+    # populate_existing: once locked, read the row as committed, not as this session cached it.
+    statement = select(model).where(model.id == row_id).with_for_update(key_share=True)
+    return session.exec(statement.execution_options(populate_existing=True)).scalars().one()
 
 
 @dataclass(frozen=True)
@@ -318,6 +322,9 @@ def draw(
     session.add(line)
     session.flush()
     refresh_allocation(session, allocation.id)
+    # Lock the project before summing its lines, or a parallel draw on another allocation
+    # overwrites its figures with a sum that misses this line (locks go allocation, line, project).
+    _lock(session, Project, project.id)
     refresh_project(session, project.id)
     warnings += project_warnings(session, policies, project)
     return Saved(line, warnings)
@@ -415,6 +422,7 @@ def record_payment(
     payment.paid_on, payment.amount_fen, payment.note = day, fen, clean_text(note, "note")
     session.add(payment)
     session.flush()
+    _lock(session, Project, line.project_id)  # see draw: parallel payments on other lines
     refresh_project(session, line.project_id)
     return Saved(payment, warnings)
 

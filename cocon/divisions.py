@@ -87,7 +87,7 @@ def read_division_files(directory: Path) -> dict[Level, list[DivisionRow]]:
     """Read and check all five files; raise ImportFailed listing every problem found."""
     problems = _Problems()
     rows: dict[Level, list[DivisionRow]] = {}
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, int]] = {}
     known_codes: set[str] = set()
     for level, filename, parent_column in DIVISION_FILES:
         path = Path(directory) / filename
@@ -102,7 +102,7 @@ def _read_file(
     level: Level,
     parent_column: str | None,
     parent_codes: set[str],
-    seen: dict[str, str],
+    seen: dict[str, tuple[str, int]],
     problems: _Problems,
 ) -> list[DivisionRow]:
     source = path.name
@@ -148,7 +148,10 @@ def _read_file(
             width = max(i_code, i_name, i_parent or 0) + 1
             expected_length = CODE_LENGTHS[level]
             for line, record in enumerate(reader, start=2):
-                if not record or all(not cell.strip() for cell in record):
+                # Cheap tests first: only a row starting with a blank cell can be all blank.
+                if not any(record) or (
+                    not record[0].strip() and all(not c.strip() for c in record)
+                ):
                     continue
                 if len(record) < width:
                     problems.add(
@@ -178,17 +181,18 @@ def _read_file(
                 if len(name) > 100:
                     problems.add(source, line, "name", _("the name is longer than 100 characters"))
                     continue
-                if code in seen:
+                first = seen.get(code)
+                if first is not None:
                     problems.add(
                         source,
                         line,
                         "code",
                         _("the code {code} appears twice (first at {first})").format(
-                            code=code, first=seen[code]
+                            code=code, first=f"{first[0]}:{first[1]}"
                         ),
                     )
                     continue
-                seen[code] = f"{source}:{line}"
+                seen[code] = (source, line)
                 if parent_column and parent_code not in parent_codes:
                     problems.add(
                         source,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from pathlib import Path
 
 from sqlmodel import Session
 
-from cocon.errors import ImportFailed, Invalid, SourceProblem
+from cocon.errors import Invalid
 from cocon.i18n import _
 from cocon.models import CommunityProfile, Level, Org, UnitType
 
@@ -160,91 +158,3 @@ def set_profile(
     session.add(profile)
     session.flush()
     return profile
-
-
-PROFILE_COLUMNS = ("code", "households", "permanent_residents", "floating_residents", "unit_type")
-
-
-@dataclass
-class ProfileCounts:
-    """What a profile import did."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-
-def import_profiles_csv(session: Session, path: Path) -> ProfileCounts:
-    """Load community profiles from a CSV file: check every row, then write them all."""
-    from cocon.orgs import find_org
-
-    source = path.name
-    problems: list[SourceProblem] = []
-    parsed: list[tuple[Org, dict]] = []
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in PROFILE_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise ImportFailed(
-                    _("{file} lacks the columns {columns}").format(
-                        file=source, columns=", ".join(missing)
-                    ),
-                    [
-                        SourceProblem(
-                            source,
-                            1,
-                            None,
-                            _("missing columns: {columns}").format(columns=", ".join(missing)),
-                        )
-                    ],
-                )
-            for line, record in enumerate(reader, start=2):
-                if not any((value or "").strip() for value in record.values()):
-                    continue
-                try:
-                    org = find_org(session, record["code"])
-                    if org is None:
-                        raise Invalid(
-                            _("no org has the code {code}").format(code=record["code"]),
-                            field="code",
-                        )
-                    values = {
-                        "households": parse_count(record["households"], "households"),
-                        "permanent_residents": parse_count(
-                            record["permanent_residents"], "permanent_residents"
-                        ),
-                        "floating_residents": parse_count(
-                            record["floating_residents"], "floating_residents"
-                        ),
-                        "unit_type": parse_unit_type(record["unit_type"]),
-                    }
-                    if org.level != Level.COMMUNITY:
-                        raise Invalid(
-                            _("{code} is not a community").format(code=org.code), field="code"
-                        )
-                except Invalid as error:
-                    problems.append(SourceProblem(source, line, error.field, error.message))
-                    continue
-                parsed.append((org, values))
-    except UnicodeDecodeError:
-        problems.append(SourceProblem(source, None, None, _("the file is not UTF-8 text")))
-    if problems:
-        raise ImportFailed(
-            _("{count} problems in {file}; nothing was written").format(
-                count=len(problems), file=source
-            ),
-            problems,
-        )
-    counts = ProfileCounts()
-    for org, values in parsed:
-        current = get_profile(session, org)
-        if current is None:
-            counts.created += 1
-        elif all(getattr(current, key) == value for key, value in values.items()):
-            counts.unchanged += 1
-            continue
-        else:
-            counts.updated += 1
-        set_profile(session, org, **values)
-    return counts

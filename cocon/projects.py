@@ -278,6 +278,14 @@ def set_contribution(
     fen = parse_amount(amount, allow_zero=False)
     if fen == 0:
         raise Invalid(_("A contribution must be more than zero"), field="amount")
+    # Lock the project (PostgreSQL) so parallel draws, payments and contributions see each
+    # other's rows when they recompute its figures.
+    session.exec(
+        select(Project)
+        .where(Project.id == project.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).scalars().one()
     statement = select(Contribution).where(
         Contribution.project_id == project.id,
         Contribution.partner_id == partner.id,

@@ -31,7 +31,8 @@ def _qualifying(engine) -> list[tuple[Org, CommunityProfile, Org]]:
 def test_demo_files_are_in_the_repository():
     for name in ("provinces", "cities", "areas", "streets", "villages"):
         assert (REPO / "imports" / "divisions" / f"{name}.csv").is_file()
-    assert (REPO / "imports" / "gongshu-profiles.csv").is_file()
+    for name in ("profiles", "partners", "projects", "contributions", "allocations", "funding", "payments"):
+        assert (REPO / "imports" / "demo" / f"{name}.csv").is_file()
 
 
 def test_demo_prints_what_it_loaded(cli):
@@ -40,7 +41,8 @@ def test_demo_prints_what_it_loaded(cli):
     assert "district: 1 created, 0 updated, 0 unchanged" in out
     assert "street: 18 created, 0 updated, 0 unchanged" in out
     assert "community: 178 created, 0 updated, 0 unchanged" in out
-    assert "Community profiles: 15 created, 0 updated, 0 unchanged" in out
+    assert "profiles.csv: 15 to create, 0 to update, 0 unchanged" in out
+    assert "projects.csv: 36 to create, 0 to update, 0 unchanged" in out
 
 
 def test_demo_loads_gongshu_with_18_streets_and_178_communities(cli, database_url):
@@ -110,7 +112,7 @@ def test_demo_twice_changes_nothing(cli, database_url):
     out = cli.ok("demo")
     assert "street: 0 created, 0 updated, 18 unchanged" in out
     assert "community: 0 created, 0 updated, 178 unchanged" in out
-    assert "Community profiles: 0 created, 0 updated, 15 unchanged" in out
+    assert "profiles.csv: 0 to create, 0 to update, 15 unchanged" in out
     assert snapshot(database_url) == before
 
 
@@ -118,7 +120,7 @@ def test_demo_restores_an_edited_profile(cli):
     cli.ok("demo")
     cli.ok("orgs", "profile", "330105017003", "--households", "100")
     out = cli.ok("demo")
-    assert "Community profiles: 0 created, 1 updated, 14 unchanged" in out
+    assert "profiles.csv: 0 to create, 1 to update, 14 unchanged" in out
     assert "Households: 3,912" in cli.ok("orgs", "show", "330105017003")
 
 

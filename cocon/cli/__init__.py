@@ -8,6 +8,8 @@ from cocon import demo
 from cocon.cli.base import AppContext, pass_app, report_errors
 from cocon.cli.money import COMMANDS as MONEY_COMMANDS
 from cocon.cli.orgs import orgs_group, print_division_summary
+from cocon.cli.workbook import COMMANDS as WORKBOOK_COMMANDS
+from cocon.cli.workbook import print_import_report
 from cocon.i18n import _, use_language
 from cocon.settings import Settings
 
@@ -44,20 +46,11 @@ def demo_command(app: AppContext) -> None:
     with app.session(write=True) as session:
         summary = demo.load_demo(session, policies=app.policies)
     print_division_summary(summary.divisions)
-    counts = summary.profiles
-    click.echo(
-        _("Community profiles: {created} created, {updated} updated, {unchanged} unchanged").format(
-            created=counts.created, updated=counts.updated, unchanged=counts.unchanged
-        )
-    )
-    for name, counts in summary.money.items():
-        click.echo(
-            _("{file}: {created} created, {updated} updated, {unchanged} unchanged").format(
-                file=name, created=counts.created, updated=counts.updated, unchanged=counts.unchanged
-            )
-        )
+    print_import_report(summary.data)
 
 
 main.add_command(orgs_group)
 for command in MONEY_COMMANDS:
+    main.add_command(command)
+for command in WORKBOOK_COMMANDS:
     main.add_command(command)

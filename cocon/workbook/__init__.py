@@ -1,0 +1,1 @@
+"""Excel workbooks: the import template, importing, and finance's review workbook."""

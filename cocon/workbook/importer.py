@@ -1,0 +1,397 @@
+"""Import workbooks (or folders of CSV files) sheet by sheet: all rows or none.
+
+Every row goes through the same domain functions as the CLI and the web forms, each inside a
+savepoint so one bad row does not hide the next one's errors; if any row fails, the caller's
+transaction is rolled back and every problem is reported with its sheet, row and column.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlmodel import Session
+
+from cocon.checks import Finding, Policies
+from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
+from cocon.i18n import _, use_language
+from cocon.labels import label
+from cocon.projects import FieldErrors
+from cocon.workbook.schema import SHEETS, Column, Kind, Sheet, column_for_header, sheet_for_title
+from cocon.workbook.steps import STEPS, snapshot
+
+HEADER_SEARCH_ROWS = 10
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A value read from a source, with where it stands (a cell reference in a workbook)."""
+
+    value: object
+    coordinate: str | None = None
+    is_formula: bool = False
+
+
+@dataclass
+class SourceRow:
+    """One data row of a sheet."""
+
+    line: int
+    cells: dict[str, Cell]
+
+
+@dataclass
+class SourceSheet:
+    """One sheet of a source, its header mapped onto the schema's columns."""
+
+    sheet: Sheet
+    title: str
+    header_line: int
+    headers: dict[str, str]
+    ignored: list[str]
+    rows: list[SourceRow] = field(default_factory=list)
+    example_skipped: bool = False
+
+
+@dataclass
+class SheetResult:
+    """What the import did, or would do, with one sheet."""
+
+    key: str
+    title: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+    example_skipped: bool = False
+    problems: list[SourceProblem] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    """The result of an import: per sheet, and the sheets that were not recognised."""
+
+    sheets: list[SheetResult] = field(default_factory=list)
+    ignored_sheets: list[str] = field(default_factory=list)
+    problems: list[SourceProblem] = field(default_factory=list)
+
+    @property
+    def all_problems(self) -> list[SourceProblem]:
+        """Return every problem, of the file and of each sheet."""
+        return self.problems + [p for sheet in self.sheets for p in sheet.problems]
+
+
+class WorkbookRejected(ImportFailed):
+    """The import found problems; the report says what each sheet would have done."""
+
+    def __init__(self, report: ImportReport) -> None:
+        problems = report.all_problems
+        super().__init__(
+            _("{count} problems in the file; nothing was written").format(count=len(problems)),
+            problems,
+        )
+        self.report = report
+
+
+# --- reading sources
+
+
+def locate_header(
+    sheet: Sheet, rows: list[tuple[int, list[Cell]]]
+) -> tuple[int, dict[int, Column]] | None:
+    """Find the header among the first rows: the one naming the most of the sheet's columns."""
+    best: tuple[int, dict[int, Column]] | None = None
+    for line, cells in rows[:HEADER_SEARCH_ROWS]:
+        mapping = {}
+        for index, cell in enumerate(cells):
+            column = column_for_header(sheet, cell.value)
+            if column is not None and column not in mapping.values():
+                mapping[index] = column
+        if mapping and (best is None or len(mapping) > len(best[1])):
+            best = (line, mapping)
+    return best
+
+
+def build_sheet(
+    sheet: Sheet, title: str, rows: list[tuple[int, list[Cell]]], problems: list[SourceProblem]
+) -> SourceSheet | None:
+    """Map a sheet's header and collect its data rows; report a sheet without a usable header."""
+    found = locate_header(sheet, rows)
+    if found is None:
+        problems.append(
+            SourceProblem(
+                title,
+                None,
+                None,
+                _("no header row found: expected columns such as {headers}").format(
+                    headers=", ".join(c.zh for c in sheet.columns[:4])
+                ),
+            )
+        )
+        return None
+    header_line, mapping = found
+    header_cells = next(cells for line, cells in rows if line == header_line)
+    missing = [c for c in sheet.columns if c.required and c not in mapping.values()]
+    for column in missing:
+        problems.append(
+            SourceProblem(
+                title,
+                header_line,
+                column.header(),
+                _("the required column {header} is missing").format(header=column.header()),
+            )
+        )
+    if missing:
+        return None
+    ignored = [
+        str(cell.value).strip()
+        for index, cell in enumerate(header_cells)
+        if index not in mapping and cell.value not in (None, "")
+    ]
+    source = SourceSheet(
+        sheet,
+        title,
+        header_line,
+        {c.key: str(header_cells[i].value).strip() for i, c in mapping.items()},
+        ignored,
+    )
+    for line, cells in rows:
+        if line <= header_line:
+            continue
+        values = {
+            column.key: cells[index] for index, column in mapping.items() if index < len(cells)
+        }
+        if all(_blank(cell.value) for cell in values.values()):
+            continue
+        if is_example_row(sheet, values):
+            source.example_skipped = True
+            continue
+        source.rows.append(SourceRow(line, values))
+    return source
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def is_example_row(sheet: Sheet, cells: dict[str, Cell]) -> bool:
+    """Tell whether a row is the template's example row, left as it was."""
+    for column in sheet.columns:
+        cell = cells.get(column.key)
+        shown = "" if cell is None or cell.value is None else str(cell.value).strip()
+        expected = column.example
+        if expected in (None, ""):
+            if shown:
+                return False
+            continue
+        forms = {str(expected)}
+        if column.choices is not None:
+            for language in ("zh_CN", "en"):
+                with use_language(language):
+                    forms.add(label(column.choices, str(expected)))
+        if isinstance(cell.value if cell else None, (datetime, date)):
+            shown = cell.value.strftime("%Y-%m-%d")
+        if shown not in forms:
+            return False
+    return True
+
+
+def read_xlsx(path: Path) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
+    """Read every recognised sheet of a workbook; unknown sheets are listed, not read."""
+    from cocon.workbook.safety import iter_capped_rows, open_untrusted_workbook
+
+    workbook = open_untrusted_workbook(path)
+    sheets, ignored, problems = [], [], []
+    try:
+        for worksheet in workbook.worksheets:
+            sheet = sheet_for_title(worksheet.title)
+            if sheet is None:
+                ignored.append(worksheet.title)
+                continue
+            rows = [
+                (line, [Cell(c.value, c.coordinate, c.is_formula) for c in cells])
+                for line, cells in iter_capped_rows(worksheet)
+            ]
+            source = build_sheet(sheet, worksheet.title, rows, problems)
+            if source is not None:
+                sheets.append(source)
+    finally:
+        workbook.close()
+    return sheets, ignored, problems
+
+
+def read_csv_folder(folder: Path) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
+    """Read a folder of CSV files named after the sheets (projects.csv, 共建项目.csv, …)."""
+    sheets, ignored, problems = [], [], []
+    for path in sorted(folder.glob("*.csv")):
+        sheet = sheet_for_title(path.stem)
+        if sheet is None:
+            ignored.append(path.name)
+            continue
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                rows = [
+                    (line, [Cell(value) for value in record])
+                    for line, record in enumerate(csv.reader(handle), start=1)
+                ]
+        except UnicodeDecodeError:
+            problems.append(SourceProblem(path.name, None, None, _("the file is not UTF-8 text")))
+            continue
+        source = build_sheet(sheet, path.name, rows, problems)
+        if source is not None:
+            sheets.append(source)
+    return sheets, ignored, problems
+
+
+# --- reading cell values
+
+
+def cell_value(column: Column, cell: Cell) -> object:
+    """Turn what a cell holds into what the domain functions take; refuse formulas."""
+    if cell.is_formula:
+        raise Invalid(
+            _(
+                "'{value}' is a formula: write the value itself (copy, then paste values only)"
+            ).format(value=cell.value),
+            field=column.key,
+        )
+    value = cell.value
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, float):
+        value = int(value) if value.is_integer() and abs(value) < 2**53 else Decimal(repr(value))
+    if isinstance(value, datetime) and column.kind is Kind.DATE:
+        return value.date()
+    if column.kind in (Kind.CODE, Kind.ORG, Kind.TEXT) and isinstance(value, (int, Decimal)):
+        return str(value)
+    if column.kind is Kind.DATE and isinstance(value, int) and 20_000 <= value <= 80_000:
+        from openpyxl.utils.datetime import from_excel
+
+        return from_excel(value).date()
+    return value
+
+
+# --- running the import
+
+
+def run_import(
+    session: Session,
+    sources: Iterable[SourceSheet],
+    policies: Policies,
+    report: ImportReport,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Apply every row of every sheet in dependency order; raise WorkbookRejected on any problem."""
+    by_key = {source.sheet.key: source for source in sources}
+    total = sum(len(source.rows) for source in by_key.values())
+    done = 0
+    for sheet in SHEETS:
+        source = by_key.get(sheet.key)
+        if source is None:
+            continue
+        result = SheetResult(
+            sheet.key,
+            source.title,
+            ignored_columns=source.ignored,
+            example_skipped=source.example_skipped,
+        )
+        report.sheets.append(result)
+        step = STEPS[sheet.key]
+        for row in _ordered(source):
+            _apply_row(session, policies, source, row, step, result)
+            done += 1
+            if progress and done % 500 == 0:
+                progress(source.title, done, total)
+    if report.all_problems:
+        raise WorkbookRejected(report)
+    return report
+
+
+def _ordered(source: SourceSheet) -> list[SourceRow]:
+    """Put allocations after the parent allocations they name in the same sheet."""
+    if source.sheet.key != "allocations":
+        return source.rows
+    by_code = {str(r.cells["code"].value).strip(): r for r in source.rows if "code" in r.cells}
+    ordered, placed = [], set()
+
+    def place(row: SourceRow, seen: frozenset) -> None:
+        if id(row) in placed:
+            return
+        parent = row.cells.get("parent")
+        parent_row = by_code.get(str(parent.value).strip()) if parent and parent.value else None
+        if parent_row is not None and id(parent_row) not in seen:
+            place(parent_row, seen | {id(row)})
+        placed.add(id(row))
+        ordered.append(row)
+
+    for row in source.rows:
+        place(row, frozenset())
+    return ordered
+
+
+def _apply_row(
+    session: Session,
+    policies: Policies,
+    source: SourceSheet,
+    row: SourceRow,
+    step,
+    result: SheetResult,
+) -> None:
+    values: dict[str, object] = {}
+    errors: list[Invalid] = []
+    for key, cell in row.cells.items():
+        try:
+            values[key] = cell_value(source.sheet.column(key), cell)
+        except Invalid as error:
+            errors.append(error)
+    if not errors:
+        try:
+            with session.begin_nested():
+                before, after = step(session, policies, values)
+        except FieldErrors as error:
+            errors.extend(error.errors)
+        except Invalid as error:
+            errors.append(error)
+        except CoconError as error:
+            errors.append(Invalid(error.message))
+        else:
+            if before is None:
+                result.created += 1
+            elif before == snapshot(after):
+                result.unchanged += 1
+            else:
+                result.updated += 1
+            return
+    for error in errors:
+        result.problems.append(_locate(source, row, error))
+
+
+def _locate(source: SourceSheet, row: SourceRow, error: Invalid) -> SourceProblem:
+    """Name the sheet, row and column (cell and header) of an error."""
+    key = error.field if error.field in source.headers else None
+    column = None
+    if key is not None:
+        cell = row.cells.get(key)
+        header = source.headers[key]
+        column = f"{cell.coordinate} {header}" if cell is not None and cell.coordinate else header
+    return SourceProblem(source.title, row.line, column, error.message)
+
+
+def import_source(
+    session: Session, path: Path, policies: Policies, progress: Progress | None = None
+) -> ImportReport:
+    """Import a workbook (.xlsx) or a folder of CSV files; raise WorkbookRejected on any problem."""
+    path = Path(path)
+    if path.is_dir():
+        sheets, ignored, problems = read_csv_folder(path)
+    else:
+        sheets, ignored, problems = read_xlsx(path)
+    report = ImportReport(ignored_sheets=ignored, problems=problems)
+    return run_import(session, sheets, policies, report, progress)

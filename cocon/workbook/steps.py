@@ -1,0 +1,226 @@
+"""Apply one imported row through the domain functions: every sheet upserts by its natural key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlmodel import Session, SQLModel
+
+from cocon.allocations import (
+    draw,
+    find_allocation,
+    get_allocation,
+    get_funding_line,
+    record_payment,
+    save_allocation,
+)
+from cocon.checks import Policies
+from cocon.creditcode import normalize_credit_code
+from cocon.errors import CoconError, Invalid, NotFound
+from cocon.i18n import _
+from cocon.labels import parse_choice
+from cocon.models import Allocation, Contribution, ContributionKind, Payment, Project, Status
+from cocon.orgs import resolve_org
+from cocon.partners import find_partner, get_partner, save_partner
+from cocon.profiles import get_profile, parse_count, parse_unit_type, set_profile
+from cocon.projects import (
+    FieldErrors,
+    ProjectInput,
+    change_status,
+    find_project,
+    get_project,
+    save_project,
+    set_contribution,
+)
+
+Row = dict[str, object]
+Change = tuple[dict | None, SQLModel]
+Step = Callable[[Session, Policies, Row], Change]
+
+# The way from draft to each status; a project walks on from wherever it stands on it.
+_FORWARD = (Status.DRAFT, Status.SUBMITTED, Status.APPROVED, Status.IN_PROGRESS, Status.COMPLETED)
+PATHS: dict[Status, tuple[Status, ...]] = {
+    **{status: _FORWARD[: i + 1] for i, status in enumerate(_FORWARD)},
+    Status.CANCELLED: (Status.DRAFT, Status.SUBMITTED, Status.CANCELLED),
+}
+_PROJECT_FIELDS = (
+    "code", "name", "category", "year", "start_date", "end_date",
+    "budget", "area_m2", "households_served", "description",
+)  # fmt: skip
+
+
+def snapshot(row: SQLModel | None) -> dict | None:
+    """Return a row's values, to tell afterwards whether an import changed it."""
+    return None if row is None else row.model_dump()
+
+
+def _field(column: str, call: Callable, *args, **kwargs):
+    """Call a domain function; an error that names no field is put on column."""
+    try:
+        return call(*args, **kwargs)
+    except FieldErrors:
+        raise
+    except CoconError as error:
+        raise Invalid(error.message, field=getattr(error, "field", None) or column) from None
+
+
+def _text(row: Row, column: str) -> str:
+    value = row.get(column)
+    return "" if value is None else str(value).strip()
+
+
+def _key(row: Row, column: str) -> str:
+    """Return the natural key of a row; without it a second import could not find the row."""
+    value = _text(row, column)
+    if not value:
+        raise Invalid(_("This field is required"), field=column)
+    return value
+
+
+def _org(session: Session, row: Row, column: str):
+    return _field(column, resolve_org, session, _key(row, column))
+
+
+def profile_step(session: Session, policies: Policies, row: Row) -> Change:
+    """Create or update a community profile."""
+    org = _org(session, row, "code")
+    existing = get_profile(session, org)
+    before = snapshot(existing)
+    values = {
+        key: _field(key, parse_count, row.get(key), key)
+        for key in ("households", "permanent_residents", "floating_residents")
+    }
+    unit_type = _field("unit_type", parse_unit_type, row.get("unit_type"))
+    profile = _field("code", set_profile, session, org, unit_type=unit_type, **values)
+    return before, profile
+
+
+def partner_step(session: Session, policies: Policies, row: Row) -> Change:
+    """Create or update a partner unit by its credit code."""
+    existing = find_partner(session, normalize_credit_code(_key(row, "credit_code")))
+    before = snapshot(existing)
+    return before, save_partner(
+        session,
+        credit_code=_text(row, "credit_code"),
+        name=_text(row, "name"),
+        kind=_text(row, "kind"),
+        contact=row.get("contact"),
+        phone=row.get("phone"),
+        partner=existing,
+    )
+
+
+def allocation_step(session: Session, policies: Policies, row: Row) -> Change:
+    """Create or update an allocation by its code."""
+    existing = find_allocation(session, _key(row, "code"))
+    before = snapshot(existing)
+    parent_code = _text(row, "parent")
+    parent = _field("parent", get_allocation, session, parent_code) if parent_code else None
+    saved = _field(
+        "amount",
+        save_allocation,
+        session,
+        policies,
+        org=_org(session, row, "org"),
+        year=row.get("year"),
+        amount=row.get("amount"),
+        code=_text(row, "code"),
+        parent=parent,
+        source_note=row.get("source_note"),
+        allocation=existing,
+    )
+    return before, saved.row
+
+
+def project_step(session: Session, policies: Policies, row: Row) -> Change:
+    """Create or update a project by its code and walk it to its status."""
+    existing = find_project(session, _key(row, "code"))
+    before = snapshot(existing)
+    target = Status(
+        _field("status", parse_choice, Status, _text(row, "status") or Status.DRAFT, "status")
+    )
+    data = ProjectInput(
+        owner=_org(session, row, "owner"),
+        site=_org(session, row, "site"),
+        **{key: row.get(key) for key in _PROJECT_FIELDS},
+    )
+    project = save_project(session, data, existing)
+    path, current = PATHS[target], Status(project.status)
+    steps = path[path.index(current) + 1 :] if current in path else (target,)
+    for step in steps:
+        _field("status", change_status, session, project, step)
+    return before, project
+
+
+def contribution_step(session: Session, policies: Policies, row: Row) -> Change:
+    """Create or update what a partner puts into a project."""
+    project = _field("project", get_project, session, _key(row, "project"))
+    partner = _field("partner", get_partner, session, _key(row, "partner"))
+    kind = _field(
+        "kind", parse_choice, ContributionKind, _text(row, "kind") or ContributionKind.CASH, "kind"
+    )
+    statement = select(Contribution).where(
+        Contribution.project_id == project.id,
+        Contribution.partner_id == partner.id,
+        Contribution.kind == kind,
+    )
+    before = snapshot(session.exec(statement).scalars().first())
+    return before, _field(
+        "amount",
+        set_contribution,
+        session,
+        project,
+        partner,
+        row.get("amount"),
+        kind,
+        row.get("note"),
+    )
+
+
+def _line_ends(session: Session, row: Row) -> tuple[Project, Allocation]:
+    project = _field("project", get_project, session, _key(row, "project"))
+    return project, _field("allocation", get_allocation, session, _key(row, "allocation"))
+
+
+def funding_step(session: Session, policies: Policies, row: Row) -> Change:
+    """Create or update what a project draws from an allocation."""
+    project, allocation = _line_ends(session, row)
+    try:
+        before = snapshot(get_funding_line(session, project, allocation))
+    except NotFound:
+        before = None
+    return before, _field(
+        "amount", draw, session, policies, project, allocation, row.get("amount")
+    ).row
+
+
+def payment_step(session: Session, policies: Policies, row: Row) -> Change:
+    """Create or update a payment by its voucher number."""
+    project, allocation = _line_ends(session, row)
+    line = _field("allocation", get_funding_line, session, project, allocation)
+    statement = select(Payment).where(Payment.voucher_no == _key(row, "voucher_no"))
+    before = snapshot(session.exec(statement).scalars().first())
+    saved = _field(
+        "amount",
+        record_payment,
+        session,
+        policies,
+        line,
+        paid_on=row.get("paid_on"),
+        amount=row.get("amount"),
+        voucher_no=_text(row, "voucher_no"),
+        note=row.get("note"),
+    )
+    return before, saved.row
+
+
+STEPS: dict[str, Step] = {
+    "profiles": profile_step,
+    "partners": partner_step,
+    "projects": project_step,
+    "contributions": contribution_step,
+    "allocations": allocation_step,
+    "funding": funding_step,
+    "payments": payment_step,
+}
