@@ -37,6 +37,7 @@ class SourceProblem:
     line: int | None
     column: str | None
     message: str
+    cell: str | None = None
 
     def __str__(self) -> str:
         where = self.source

@@ -376,12 +376,15 @@ def _apply_row(
 def _locate(source: SourceSheet, row: SourceRow, error: Invalid) -> SourceProblem:
     """Name the sheet, row and column (cell and header) of an error."""
     key = error.field if error.field in source.headers else None
-    column = None
+    column, coordinate = None, None
     if key is not None:
         cell = row.cells.get(key)
+        coordinate = cell.coordinate if cell is not None else None
         header = source.headers[key]
-        column = f"{cell.coordinate} {header}" if cell is not None and cell.coordinate else header
-    return SourceProblem(source.title, row.line, column, error.message)
+        column = f"{coordinate} {header}" if coordinate else header
+    elif row.cells:
+        coordinate = next(iter(row.cells.values())).coordinate
+    return SourceProblem(source.title, row.line, column, error.message, coordinate)
 
 
 def import_source(
