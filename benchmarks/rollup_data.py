@@ -173,7 +173,6 @@ def build(engine: Engine, data_dir: Path, projects: int, seed: int = SEED) -> di
                 ("id", "funding_line_id", "paid_on", "amount_fen", "voucher_no", "note"),
                 payments[start : start + 100_000],
             )
-        recompute_all(conn)
         if engine.dialect.name == "postgresql":
             for table in (
                 "allocation",
@@ -188,6 +187,8 @@ def build(engine: Engine, data_dir: Path, projects: int, seed: int = SEED) -> di
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
                     )
                 )
+    with db.session_scope(engine, write=True) as session:
+        recompute_all(session)
     return {
         "orgs": len(rows),
         "allocations": len(allocations),

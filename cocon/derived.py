@@ -7,9 +7,14 @@ recompute_all rebuilds everything after a bulk load.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 
-from sqlalchemy import Connection, extract, func, select, text, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from cocon.models import Allocation, Contribution, FundingLine, Org, Payment, Project, Status
@@ -33,12 +38,20 @@ def dates_outside(year: int, start: date | None, end: date | None) -> list[date]
     return [d for d in (start, end) if d is not None and d.year != year]
 
 
-def project_failures(project: Project, funded: int, overpaid_lines: int) -> int:
+def project_failures(
+    status: str,
+    budget: int,
+    year: int,
+    start: date | None,
+    end: date | None,
+    funded: int,
+    overpaid_lines: int,
+) -> int:
     """Count the failing checks of one project."""
     count = overpaid_lines
-    count += has_gap(project.status, project.budget_fen, funded)
-    count += has_surplus(project.status, project.budget_fen, funded)
-    count += bool(dates_outside(project.year, project.start_date, project.end_date))
+    count += has_gap(status, budget, funded)
+    count += has_surplus(status, budget, funded)
+    count += bool(dates_outside(year, start, end))
     return count
 
 
@@ -47,42 +60,111 @@ def allocation_failures(amount: int, drawn: int, sub_allocated: int) -> int:
     return int(drawn + sub_allocated > amount) + int(sub_allocated > amount)
 
 
-def refresh_project(session: Session, project_id: int) -> None:
-    """Recompute a project's funding by level, partner money, paid and failing checks."""
+CHUNK = 500
+_project_table = Project.__table__
+_allocation_table = Allocation.__table__
+_UPDATE_PROJECT = (
+    update(_project_table)
+    .where(_project_table.c.id == bindparam("pid"))
+    .values(
+        {
+            **{f"drawn_l{level}_fen": bindparam(f"l{level}") for level in range(1, 6)},
+            "partners_fen": bindparam("partners"),
+            "paid_fen": bindparam("paid"),
+            "failing_checks": bindparam("failing"),
+        }
+    )
+)
+_UPDATE_ALLOCATION = (
+    update(_allocation_table)
+    .where(_allocation_table.c.id == bindparam("aid"))
+    .values(
+        drawn_fen=bindparam("drawn"),
+        draw_count=bindparam("draws"),
+        sub_allocated_fen=bindparam("subs"),
+        sub_count=bindparam("sub_count"),
+        failing_checks=bindparam("failing"),
+    )
+)
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]
+
+
+def refresh_projects(session: Session, ids: Iterable[int]) -> None:
+    """Recompute the funding by level, partner money, paid and failing checks of projects."""
+    ids = list(ids)
+    if _defer(session, "projects", ids):
+        return
     session.flush()
-    project = session.get(Project, project_id)
-    by_level = dict(
-        session.execute(
-            select(Org.level, func.sum(FundingLine.amount_fen))
+    connection = session.connection()
+    for chunk in _chunks(ids):
+        by_level: dict[int, dict[int, int]] = defaultdict(dict)
+        for project_id, level, amount in connection.execute(
+            select(FundingLine.project_id, Org.level, func.sum(FundingLine.amount_fen))
             .select_from(FundingLine)
             .join(Allocation, Allocation.id == FundingLine.allocation_id)
             .join(Org, Org.id == Allocation.org_id)
-            .where(FundingLine.project_id == project_id)
-            .group_by(Org.level)
-        ).all()
-    )
-    partners = session.execute(
-        select(func.coalesce(func.sum(Contribution.amount_fen), 0)).where(
-            Contribution.project_id == project_id
-        )
-    ).scalar_one()
-    paid_by_line = (
-        select(FundingLine.amount_fen, func.coalesce(func.sum(Payment.amount_fen), 0))
-        .select_from(FundingLine)
-        .outerjoin(Payment, Payment.funding_line_id == FundingLine.id)
-        .where(FundingLine.project_id == project_id)
-        .group_by(FundingLine.id, FundingLine.amount_fen)
-    )
-    lines = session.execute(paid_by_line).all()
-    for level in range(1, 6):
-        setattr(project, f"drawn_l{level}_fen", int(by_level.get(level, 0)))
-    project.partners_fen = int(partners)
-    project.paid_fen = sum(int(paid) for _drawn, paid in lines)
-    funded = sum(int(v) for v in by_level.values()) + int(partners)
-    overpaid = sum(1 for drawn, paid in lines if paid > drawn)
-    project.failing_checks = project_failures(project, funded, overpaid)
-    session.add(project)
-    session.flush()
+            .where(FundingLine.project_id.in_(chunk))
+            .group_by(FundingLine.project_id, Org.level)
+        ):
+            by_level[project_id][level] = int(amount)
+        partners = {
+            project_id: int(amount)
+            for project_id, amount in connection.execute(
+                select(Contribution.project_id, func.sum(Contribution.amount_fen))
+                .where(Contribution.project_id.in_(chunk))
+                .group_by(Contribution.project_id)
+            )
+        }
+        lines: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for project_id, drawn, paid in connection.execute(
+            select(
+                FundingLine.project_id,
+                FundingLine.amount_fen,
+                func.coalesce(func.sum(Payment.amount_fen), 0),
+            )
+            .select_from(FundingLine)
+            .outerjoin(Payment, Payment.funding_line_id == FundingLine.id)
+            .where(FundingLine.project_id.in_(chunk))
+            .group_by(FundingLine.id, FundingLine.project_id, FundingLine.amount_fen)
+        ):
+            lines[project_id].append((int(drawn), int(paid)))
+        updates = []
+        for project_id, status, budget, year, start, end in connection.execute(
+            select(
+                Project.id,
+                Project.status,
+                Project.budget_fen,
+                Project.year,
+                Project.start_date,
+                Project.end_date,
+            ).where(Project.id.in_(chunk))
+        ):
+            levels = by_level.get(project_id, {})
+            given = partners.get(project_id, 0)
+            funded = sum(levels.values()) + given
+            overpaid = sum(1 for drawn, paid in lines.get(project_id, ()) if paid > drawn)
+            updates.append(
+                {
+                    "pid": project_id,
+                    **{f"l{level}": levels.get(level, 0) for level in range(1, 6)},
+                    "partners": given,
+                    "paid": sum(paid for _drawn, paid in lines.get(project_id, ())),
+                    "failing": project_failures(status, budget, year, start, end, funded, overpaid),
+                }
+            )
+        if updates:
+            connection.execute(_UPDATE_PROJECT, updates)
+    _expire(session, Project, ids)
+
+
+def refresh_project(session: Session, project_id: int) -> None:
+    """Recompute the derived figures of one project."""
+    refresh_projects(session, [project_id])
 
 
 def project_funded(project: Project) -> int:
@@ -97,25 +179,90 @@ def project_funded(project: Project) -> int:
     )
 
 
+def refresh_allocations(session: Session, ids: Iterable[int]) -> None:
+    """Recompute what is drawn on and passed down from allocations, and their failing checks."""
+    ids = list(ids)
+    if _defer(session, "allocations", ids):
+        return
+    session.flush()
+    connection = session.connection()
+    child = aliased(Allocation)
+    for chunk in _chunks(ids):
+        drawn = dict(
+            (allocation_id, (int(total), int(count)))
+            for allocation_id, total, count in connection.execute(
+                select(FundingLine.allocation_id, func.sum(FundingLine.amount_fen), func.count())
+                .where(FundingLine.allocation_id.in_(chunk))
+                .group_by(FundingLine.allocation_id)
+            )
+        )
+        subs = dict(
+            (parent_id, (int(total), int(count)))
+            for parent_id, total, count in connection.execute(
+                select(child.parent_id, func.sum(child.amount_fen), func.count())
+                .where(child.parent_id.in_(chunk))
+                .group_by(child.parent_id)
+            )
+        )
+        updates = []
+        for allocation_id, amount in connection.execute(
+            select(Allocation.id, Allocation.amount_fen).where(Allocation.id.in_(chunk))
+        ):
+            drawn_fen, draws = drawn.get(allocation_id, (0, 0))
+            sub_fen, sub_count = subs.get(allocation_id, (0, 0))
+            updates.append(
+                {
+                    "aid": allocation_id,
+                    "drawn": drawn_fen,
+                    "draws": draws,
+                    "subs": sub_fen,
+                    "sub_count": sub_count,
+                    "failing": allocation_failures(amount, drawn_fen, sub_fen),
+                }
+            )
+        if updates:
+            connection.execute(_UPDATE_ALLOCATION, updates)
+    _expire(session, Allocation, ids)
+
+
 def refresh_allocation(session: Session, allocation_id: int) -> None:
-    """Recompute what is drawn on and passed down from an allocation, and its failing checks."""
-    session.flush()
-    allocation = session.get(Allocation, allocation_id)
-    drawn, draws = session.execute(
-        select(func.coalesce(func.sum(FundingLine.amount_fen), 0), func.count()).where(
-            FundingLine.allocation_id == allocation_id
-        )
-    ).one()
-    subs, sub_count = session.execute(
-        select(func.coalesce(func.sum(Allocation.amount_fen), 0), func.count()).where(
-            Allocation.parent_id == allocation_id
-        )
-    ).one()
-    allocation.drawn_fen, allocation.draw_count = int(drawn), int(draws)
-    allocation.sub_allocated_fen, allocation.sub_count = int(subs), int(sub_count)
-    allocation.failing_checks = allocation_failures(allocation.amount_fen, int(drawn), int(subs))
-    session.add(allocation)
-    session.flush()
+    """Recompute the derived figures of one allocation."""
+    refresh_allocations(session, [allocation_id])
+
+
+def _expire(session: Session, model, ids: Iterable[int]) -> None:
+    # The rows changed under the ORM: make loaded instances read them again.
+    for row_id in set(ids):
+        instance = session.identity_map.get(identity_key(model, row_id))
+        if instance is not None:
+            session.expire(instance)
+
+
+def _defer(session: Session, kind: str, ids: Iterable[int]) -> bool:
+    pending = session.info.get(_DEFERRED)
+    if pending is None:
+        return False
+    pending[kind].update(ids)
+    return True
+
+
+_DEFERRED = "cocon_deferred_refresh"
+
+
+@contextmanager
+def deferred_refresh(session: Session) -> Iterator[None]:
+    """Collect the refreshes asked for inside the block and run them once, set-based, at its end."""
+    if _DEFERRED in session.info:
+        yield
+        return
+    pending: dict[str, set[int]] = {"projects": set(), "allocations": set()}
+    session.info[_DEFERRED] = pending
+    try:
+        yield
+    finally:
+        del session.info[_DEFERRED]
+    refresh_allocations(session, pending["allocations"])
+    refresh_projects(session, pending["projects"])
 
 
 def refresh_projects_drawing_on(session: Session, allocation_id: int) -> None:
@@ -123,62 +270,11 @@ def refresh_projects_drawing_on(session: Session, allocation_id: int) -> None:
     ids = session.execute(
         select(FundingLine.project_id).where(FundingLine.allocation_id == allocation_id)
     ).scalars()
-    for project_id in list(ids):
-        refresh_project(session, project_id)
+    refresh_projects(session, list(ids))
 
 
-_RECOMPUTE = [
-    # Allocations: drawn and passed down.
-    """UPDATE allocation SET
-        drawn_fen = COALESCE((SELECT SUM(amount_fen) FROM funding_line f WHERE f.allocation_id = allocation.id), 0),
-        draw_count = (SELECT COUNT(*) FROM funding_line f WHERE f.allocation_id = allocation.id),
-        sub_allocated_fen = COALESCE((SELECT SUM(amount_fen) FROM allocation c WHERE c.parent_id = allocation.id), 0),
-        sub_count = (SELECT COUNT(*) FROM allocation c WHERE c.parent_id = allocation.id)""",
-    """UPDATE allocation SET failing_checks =
-        (CASE WHEN drawn_fen + sub_allocated_fen > amount_fen THEN 1 ELSE 0 END)
-        + (CASE WHEN sub_allocated_fen > amount_fen THEN 1 ELSE 0 END)""",
-    # Projects: funding by the level of the allocation's org, partners, paid.
-    *[
-        f"""UPDATE project SET drawn_l{level}_fen = COALESCE((SELECT SUM(f.amount_fen) FROM funding_line f
-            JOIN allocation a ON a.id = f.allocation_id JOIN org o ON o.id = a.org_id
-            WHERE f.project_id = project.id AND o.level = {level}), 0)"""
-        for level in range(1, 6)
-    ],
-    """UPDATE project SET
-        partners_fen = COALESCE((SELECT SUM(amount_fen) FROM contribution c WHERE c.project_id = project.id), 0),
-        paid_fen = COALESCE((SELECT SUM(p.amount_fen) FROM payment p JOIN funding_line f ON f.id = p.funding_line_id
-                             WHERE f.project_id = project.id), 0)""",
-]
-
-
-def recompute_all(connection: Connection) -> None:
+def recompute_all(session: Session) -> None:
     """Rebuild every derived figure from the source rows (after a bulk load)."""
-    for statement in _RECOMPUTE:
-        connection.execute(text(statement))
-    funded = (
-        "(drawn_l1_fen + drawn_l2_fen + drawn_l3_fen + drawn_l4_fen + drawn_l5_fen + partners_fen)"
-    )
-    gap_statuses = ", ".join(f"'{s}'" for s in GAP_STATUSES)
-    overpaid = """(SELECT COUNT(*) FROM funding_line f WHERE f.project_id = project.id AND f.amount_fen <
-        (SELECT COALESCE(SUM(p.amount_fen), 0) FROM payment p WHERE p.funding_line_id = f.id))"""
-    connection.execute(
-        text(
-            f"""UPDATE project SET failing_checks =
-            (CASE WHEN status IN ({gap_statuses}) AND {funded} < budget_fen THEN 1 ELSE 0 END)
-            + (CASE WHEN status <> 'cancelled' AND {funded} > budget_fen THEN 1 ELSE 0 END)
-            + {overpaid}"""
-        )
-    )
-    _recompute_dates(connection)
-
-
-def _recompute_dates(connection: Connection) -> None:
-    # Date arithmetic differs between SQLite and PostgreSQL; compare year numbers via EXTRACT.
-    start_year = extract("year", Project.start_date)
-    end_year = extract("year", Project.end_date)
-    outside = ((Project.start_date.is_not(None)) & (start_year != Project.year)) | (
-        (Project.end_date.is_not(None)) & (end_year != Project.year)
-    )
-    connection.execute(
-        update(Project).where(outside).values(failing_checks=Project.failing_checks + 1)
-    )
+    connection = session.connection()
+    refresh_allocations(session, connection.execute(select(Allocation.id)).scalars().all())
+    refresh_projects(session, connection.execute(select(Project.id)).scalars().all())

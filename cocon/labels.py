@@ -14,50 +14,55 @@ def N_(message: str) -> str:
     return message
 
 
-LABELS: dict[StrEnum, str] = {
-    PartnerKind.ENTERPRISE: N_("enterprise"),
-    PartnerKind.PUBLIC_INSTITUTION: N_("public institution"),
-    PartnerKind.STATE_ORGAN: N_("state organ"),
-    PartnerKind.SOCIAL_ORGANIZATION: N_("social organization"),
-    PartnerKind.SCHOOL: N_("school"),
-    PartnerKind.HOSPITAL: N_("hospital"),
-    PartnerKind.OTHER: N_("other"),
-    Category.VENUE_RENOVATION: N_("venue renovation"),
-    Category.ELDERLY_CARE: N_("elderly care"),
-    Category.CHILD_CARE: N_("child care"),
-    Category.CULTURE_SPORTS: N_("culture and sports"),
-    Category.PARTY_MASS_SERVICE: N_("party-mass service"),
-    Category.COMMUNITY_GOVERNANCE: N_("community governance"),
-    Category.OTHER: N_("other category"),
-    Status.DRAFT: N_("draft"),
-    Status.SUBMITTED: N_("submitted"),
-    Status.APPROVED: N_("approved"),
-    Status.IN_PROGRESS: N_("in progress"),
-    Status.COMPLETED: N_("completed"),
-    Status.CANCELLED: N_("cancelled"),
-    ContributionKind.CASH: N_("cash"),
-    ContributionKind.IN_KIND: N_("in kind (valued)"),
-    UnitType.RELOCATION_FLOW: N_("relocation-flow"),
-    UnitType.BUSINESS_INTEGRATION: N_("business-integration"),
-    UnitType.TRADITIONAL_INTEGRATION: N_("traditional-integration"),
-    UnitType.WHOLE_VILLAGE_REFORM: N_("whole-village-reform"),
-}
+LABELS: list[tuple[StrEnum, str]] = [
+    (PartnerKind.ENTERPRISE, N_("enterprise")),
+    (PartnerKind.PUBLIC_INSTITUTION, N_("public institution")),
+    (PartnerKind.STATE_ORGAN, N_("state organ")),
+    (PartnerKind.SOCIAL_ORGANIZATION, N_("social organization")),
+    (PartnerKind.SCHOOL, N_("school")),
+    (PartnerKind.HOSPITAL, N_("hospital")),
+    (PartnerKind.OTHER, N_("other")),
+    (Category.VENUE_RENOVATION, N_("venue renovation")),
+    (Category.ELDERLY_CARE, N_("elderly care")),
+    (Category.CHILD_CARE, N_("child care")),
+    (Category.CULTURE_SPORTS, N_("culture and sports")),
+    (Category.PARTY_MASS_SERVICE, N_("party-mass service")),
+    (Category.COMMUNITY_GOVERNANCE, N_("community governance")),
+    (Category.OTHER, N_("other")),
+    (Status.DRAFT, N_("draft")),
+    (Status.SUBMITTED, N_("submitted")),
+    (Status.APPROVED, N_("approved")),
+    (Status.IN_PROGRESS, N_("in progress")),
+    (Status.COMPLETED, N_("completed")),
+    (Status.CANCELLED, N_("cancelled")),
+    (ContributionKind.CASH, N_("cash")),
+    (ContributionKind.IN_KIND, N_("in kind (valued)")),
+    (UnitType.RELOCATION_FLOW, N_("relocation-flow")),
+    (UnitType.BUSINESS_INTEGRATION, N_("business-integration")),
+    (UnitType.TRADITIONAL_INTEGRATION, N_("traditional-integration")),
+    (UnitType.WHOLE_VILLAGE_REFORM, N_("whole-village-reform")),
+]
+
+
+def _label_of(member: StrEnum) -> str:
+    # Members of different enums can be equal strings ("other"): match the class too.
+    return next(text for key, text in LABELS if key is member)
 
 
 def label(enum_class: type[StrEnum], value: str | None) -> str:
     """Return the name of value in the current language ('' for none)."""
     if not value:
         return ""
-    return _(LABELS[enum_class(value)])
+    return _(_label_of(enum_class(value)))
 
 
 def choices(enum_class: type[StrEnum]) -> list[tuple[str, str]]:
     """Return (value, name) pairs of an enumeration in the current language."""
-    return [(member.value, _(LABELS[member])) for member in enum_class]
+    return [(member.value, _(_label_of(member))) for member in enum_class]
 
 
 def _spellings(member: StrEnum) -> set[str]:
-    english = LABELS[member]
+    english = _label_of(member)
     chinese = translations("zh_CN").gettext(english)
     return {member.value, english.lower(), chinese, member.value.replace("_", " ")}
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from cocon.checks import Finding, Policies
+from cocon.derived import deferred_refresh
 from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
 from cocon.i18n import _, use_language
 from cocon.labels import label
@@ -202,6 +203,15 @@ def is_example_row(sheet: Sheet, cells: dict[str, Cell]) -> bool:
     return True
 
 
+def is_totals_row(cells: list[Cell]) -> bool:
+    """Tell an export's totals row: 合计 / Total in its first cell, then only formulas or blanks."""
+    from cocon.workbook.exporter import is_totals_row as labelled_total
+
+    return labelled_total(cell.value for cell in cells) and all(
+        cell.is_formula or _blank(cell.value) for cell in cells[1:]
+    )
+
+
 def read_xlsx(path: Path) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
     """Read every recognised sheet of a workbook; unknown sheets are listed, not read."""
     from cocon.workbook.safety import iter_capped_rows, open_untrusted_workbook
@@ -218,6 +228,7 @@ def read_xlsx(path: Path) -> tuple[list[SourceSheet], list[str], list[SourceProb
                 (line, [Cell(c.value, c.coordinate, c.is_formula) for c in cells])
                 for line, cells in iter_capped_rows(worksheet)
             ]
+            rows = [(line, cells) for line, cells in rows if not is_totals_row(cells)]
             source = build_sheet(sheet, worksheet.title, rows, problems)
             if source is not None:
                 sheets.append(source)
@@ -289,26 +300,27 @@ def run_import(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Apply every row of every sheet in dependency order; raise WorkbookRejected on any problem."""
-    by_key = {source.sheet.key: source for source in sources}
-    total = sum(len(source.rows) for source in by_key.values())
-    done = 0
-    for sheet in SHEETS:
-        source = by_key.get(sheet.key)
-        if source is None:
-            continue
-        result = SheetResult(
-            sheet.key,
-            source.title,
-            ignored_columns=source.ignored,
-            example_skipped=source.example_skipped,
-        )
-        report.sheets.append(result)
-        step = STEPS[sheet.key]
-        for row in _ordered(source):
-            _apply_row(session, policies, source, row, step, result)
-            done += 1
-            if progress and done % 500 == 0:
-                progress(source.title, done, total)
+    with deferred_refresh(session):
+        by_key = {source.sheet.key: source for source in sources}
+        total = sum(len(source.rows) for source in by_key.values())
+        done = 0
+        for sheet in SHEETS:
+            source = by_key.get(sheet.key)
+            if source is None:
+                continue
+            result = SheetResult(
+                sheet.key,
+                source.title,
+                ignored_columns=source.ignored,
+                example_skipped=source.example_skipped,
+            )
+            report.sheets.append(result)
+            step = STEPS[sheet.key]
+            for row in _ordered(source):
+                _apply_row(session, policies, source, row, step, result)
+                done += 1
+                if progress and done % 500 == 0:
+                    progress(source.title, done, total)
     if report.all_problems:
         raise WorkbookRejected(report)
     return report

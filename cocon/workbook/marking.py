@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -17,7 +18,8 @@ BAD_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFF
 def mark_errors(source: Path, target: Path, problems: list[SourceProblem]) -> int:
     """Copy source to target, filling each problem's cell red with the problem as a comment."""
     # The source passed the safety checks when it was imported; open it fully to keep styles.
-    workbook = load_workbook(source)
+    # Bytes rather than the path: openpyxl refuses paths by suffix, the safety checks do not.
+    workbook = load_workbook(BytesIO(Path(source).read_bytes()))
     notes: dict[tuple[str, str], list[str]] = {}
     for problem in problems:
         if problem.source not in workbook.sheetnames:

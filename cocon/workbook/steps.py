@@ -65,6 +65,17 @@ def _field(column: str, call: Callable, *args, **kwargs):
         raise Invalid(error.message, field=getattr(error, "field", None) or column) from None
 
 
+def _gather(errors: list[Invalid], column: str, call: Callable, *args, **kwargs):
+    """Call a domain function like _field, but collect its error so the row's next ones show."""
+    try:
+        return _field(column, call, *args, **kwargs)
+    except FieldErrors as error:
+        errors.extend(error.errors)
+    except Invalid as error:
+        errors.append(error)
+    return None
+
+
 def _text(row: Row, column: str) -> str:
     value = row.get(column)
     return "" if value is None else str(value).strip()
@@ -87,11 +98,14 @@ def profile_step(session: Session, policies: Policies, row: Row) -> Change:
     org = _org(session, row, "code")
     existing = get_profile(session, org)
     before = snapshot(existing)
+    errors: list[Invalid] = []
     values = {
-        key: _field(key, parse_count, row.get(key), key)
+        key: _gather(errors, key, parse_count, row.get(key), key)
         for key in ("households", "permanent_residents", "floating_residents")
     }
-    unit_type = _field("unit_type", parse_unit_type, row.get("unit_type"))
+    unit_type = _gather(errors, "unit_type", parse_unit_type, row.get("unit_type"))
+    if errors:
+        raise FieldErrors(errors)
     profile = _field("code", set_profile, session, org, unit_type=unit_type, **values)
     return before, profile
 
@@ -137,15 +151,27 @@ def project_step(session: Session, policies: Policies, row: Row) -> Change:
     """Create or update a project by its code and walk it to its status."""
     existing = find_project(session, _key(row, "code"))
     before = snapshot(existing)
-    target = Status(
-        _field("status", parse_choice, Status, _text(row, "status") or Status.DRAFT, "status")
-    )
+    errors: list[Invalid] = []
+    # No status (column or cell) leaves a project where it stands; a new one starts as a draft.
+    status = _text(row, "status") or (existing.status if existing else Status.DRAFT)
+    target = _gather(errors, "status", parse_choice, Status, status, "status")
     data = ProjectInput(
-        owner=_org(session, row, "owner"),
-        site=_org(session, row, "site"),
+        owner=_gather(errors, "owner", _org, session, row, "owner"),
+        site=_gather(errors, "site", _org, session, row, "site"),
         **{key: row.get(key) for key in _PROJECT_FIELDS},
     )
-    project = save_project(session, data, existing)
+    try:
+        project = save_project(session, data, existing)
+    except FieldErrors as error:
+        reported = {e.field for e in errors}
+        for problem in error.errors:
+            if problem.field is None:  # save_project reads the budget with parse_amount
+                problem.field = "budget"
+            if problem.field not in reported:  # "choose the owner" after its own error
+                errors.append(problem)
+    if errors:
+        raise FieldErrors(errors)
+    target = Status(target)
     path, current = PATHS[target], Status(project.status)
     steps = path[path.index(current) + 1 :] if current in path else (target,)
     for step in steps:

@@ -21,6 +21,7 @@ Layout of each data sheet:
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import IO
 
 from openpyxl import Workbook
@@ -80,7 +81,9 @@ _ERROR_TITLE_LIMIT = 32
 _ERROR_LIMIT = 255
 
 
-def write_template(path_or_stream: str | IO[bytes], *, language: str = DEFAULT_LANGUAGE) -> None:
+def write_template(
+    path_or_stream: str | os.PathLike[str] | IO[bytes], *, language: str = DEFAULT_LANGUAGE
+) -> None:
     """Write the import workbook in language (zh_CN or en) to a path or binary stream."""
     language = _language(language)
     with use_language(language):

@@ -1,0 +1,329 @@
+"""Opening untrusted Excel uploads: every hostile file is generated here, none is a fixture."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from collections.abc import Callable
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from cocon.errors import Invalid
+from cocon.workbook import safety
+from cocon.workbook.safety import (
+    EXCEL_MAX_ROWS,
+    MAX_ROW_ELEMENTS,
+    CellValue,
+    iter_capped_rows,
+    open_untrusted_workbook,
+)
+from tests import hostile
+
+MiB = 1024 * 1024
+Upload = Callable[..., Path]
+
+
+@pytest.fixture
+def upload(tmp_path: Path) -> Upload:
+    """Write bytes under a file name and return its path."""
+
+    def write(data: bytes, name: str = "upload.xlsx") -> Path:
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def inflated_bytes(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Count the bytes zipfile inflates from now on, to show that reading stopped early."""
+    total = 0
+    read = zipfile.ZipExtFile.read
+
+    def counting(self: zipfile.ZipExtFile, n: int = -1) -> bytes:
+        nonlocal total
+        chunk = read(self, n)
+        total += len(chunk)
+        return chunk
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", counting)
+    return lambda: total
+
+
+def refused(path: Path, **kwargs: Any) -> str:
+    """Open path, expect Invalid, and return its message."""
+    with pytest.raises(Invalid) as caught:
+        open_untrusted_workbook(path, **kwargs)
+    return caught.value.message
+
+
+def rows_of(data: bytes, upload: Upload, **kwargs: Any) -> list[tuple[int, list[CellValue]]]:
+    """Open generated workbook bytes and stream its first sheet."""
+    workbook = open_untrusted_workbook(upload(data))
+    try:
+        return list(iter_capped_rows(workbook.worksheets[0], **kwargs))
+    finally:
+        workbook.close()
+
+
+def stream_refused(data: bytes, upload: Upload, **kwargs: Any) -> tuple[str, int]:
+    """Stream the first sheet, expect Invalid; return its message and how many rows came first."""
+    workbook = open_untrusted_workbook(upload(data))
+    seen = 0
+    try:
+        with pytest.raises(Invalid) as caught:
+            for _row in iter_capped_rows(workbook.worksheets[0], **kwargs):
+                seen += 1
+    finally:
+        workbook.close()
+    return caught.value.message, seen
+
+
+def test_defusedxml_active_in_openpyxl() -> None:
+    assert openpyxl.DEFUSEDXML is True
+
+
+def test_workbook_normal_opens_and_streams(upload) -> None:
+    data = hostile.real_xlsx([["code", "name", "amount"], ["P1", "Road", 12.5], ["P2", None, 3]])
+    rows = rows_of(data, upload)
+    assert [number for number, _cells in rows] == [1, 2, 3]
+    assert [cell.value for cell in rows[1][1]] == ["P1", "Road", 12.5]
+    assert rows[2][1][1] == CellValue(None, False, "B3")
+    assert all(not cell.is_formula for _number, cells in rows for cell in cells)
+
+
+def test_workbook_normal_under_any_file_suffix(upload) -> None:
+    # Uploads are often saved under a temporary name; openpyxl alone refuses unknown suffixes.
+    workbook = open_untrusted_workbook(upload(hostile.real_xlsx(), "upload.tmp"))
+    assert workbook.sheetnames == ["Projects"]
+    workbook.close()
+
+
+def test_size_oversized_refused(upload) -> None:
+    message = refused(upload(hostile.real_xlsx(), "big.xlsx"), max_bytes=1000)
+    assert "big.xlsx is too large" in message
+    assert "the limit is 1000 B" in message
+
+
+def test_size_empty_file_refused(upload) -> None:
+    assert refused(upload(b"", "blank.xlsx")) == "blank.xlsx is empty"
+
+
+def test_size_missing_file_refused(tmp_path: Path) -> None:
+    assert "gone.xlsx cannot be read" in refused(tmp_path / "gone.xlsx")
+
+
+def test_signature_renamed_text_refused(upload) -> None:
+    message = refused(upload(b"code,name\nP1,Road\n", "projects.xlsx"))
+    assert message == (
+        "projects.xlsx is not an Excel workbook: open it in Excel and save it as .xlsx"
+    )
+
+
+def test_signature_html_saved_as_xls_refused(upload) -> None:
+    html = b'\xef\xbb\xbf<html xmlns:x="urn:schemas-microsoft-com:office:excel"><body><table>'
+    message = refused(upload(html + b"<tr><td>P1</td></tr></table></body></html>", "r.xls"))
+    assert "r.xls is a web page (HTML)" in message
+
+
+def test_signature_ole2_old_xls_refused(upload) -> None:
+    message = refused(upload(hostile.ole2_file(), "old.xls"))
+    assert message == "old.xls is an old .xls file: save it as .xlsx"
+
+
+def test_signature_ole2_password_protected_refused(upload) -> None:
+    message = refused(upload(hostile.ole2_file(encrypted=True), "secret.xlsx"))
+    assert "secret.xlsx is protected by a password" in message
+
+
+def test_zip_truncated_refused(upload) -> None:
+    data = hostile.real_xlsx()
+    message = refused(upload(data[: len(data) // 2], "cut.xlsx"))
+    assert "cut.xlsx is damaged or incomplete" in message
+
+
+def test_zip_encrypted_member_refused(upload) -> None:
+    message = refused(upload(hostile.encrypted_member_zip(), "locked.xlsx"))
+    assert "locked.xlsx uses zip encryption or compression" in message
+
+
+def test_zip_too_many_members_refused(upload) -> None:
+    data = hostile.many_members_zip(safety.MAX_MEMBERS)
+    message = refused(upload(data, "parts.xlsx"))
+    assert f"parts.xlsx has too many parts ({safety.MAX_MEMBERS + 9}); the limit is" in message
+
+
+def test_macros_vba_project_refused(upload) -> None:
+    message = refused(upload(hostile.macro_workbook(), "macro.xlsx"))
+    assert message.startswith("macro.xlsx contains macros, which are refused")
+
+
+def test_macros_content_type_only_refused(upload) -> None:
+    message = refused(upload(hostile.macro_workbook(with_vba_part=False), "macro.xlsx"))
+    assert message.startswith("macro.xlsx contains macros")
+
+
+def test_parts_missing_workbook_refused(upload) -> None:
+    data = hostile.rezip(hostile.real_xlsx(), drop=("xl/workbook.xml",))
+    assert "doc.xlsx is not an .xlsx workbook: it lacks xl/workbook.xml" in refused(
+        upload(data, "doc.xlsx")
+    )
+
+
+def test_parts_plain_zip_refused(upload) -> None:
+    out = BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("projects.csv", "code,name\n")
+    message = refused(upload(out.getvalue(), "zipped.xlsx"))
+    assert "zipped.xlsx is not an .xlsx workbook: it lacks [Content_Types].xml" in message
+
+
+def test_parts_xlsb_refused(upload) -> None:
+    data = hostile.rezip(
+        hostile.real_xlsx(), {"xl/workbook.bin": b"\0" * 64}, drop=("xl/workbook.xml",)
+    )
+    assert "book.xlsb is a binary .xlsb workbook" in refused(upload(data, "book.xlsb"))
+
+
+def test_zip_bomb_over_cap_refused(upload, inflated_bytes) -> None:
+    # 64 MiB of zeros compress to ~64 KiB; the directory is honest, the cap is counted while reading.
+    data = hostile.zip_bomb_workbook(64 * MiB)
+    assert len(data) < MiB
+    message = refused(upload(data, "bomb.xlsx"), max_uncompressed=MiB)
+    assert message == "bomb.xlsx expands to more than 1 MiB when unpacked, which is refused"
+    assert inflated_bytes() < 2 * MiB
+
+
+def test_zip_bomb_lying_header_refused(upload) -> None:
+    # The directory claims 1,000 bytes; the data inflates to 8 MiB. zipfile stops reading at the
+    # claimed size, so the lie cannot expand past it, and the CRC no longer matches.
+    data = hostile.lying_zip_bomb(8 * MiB, declared=1000)
+    with zipfile.ZipFile(BytesIO(data)) as archive:
+        assert sum(info.file_size for info in archive.infolist()) < MiB
+    message = refused(upload(data, "liar.xlsx"), max_uncompressed=MiB)
+    assert "liar.xlsx is damaged or incomplete" in message
+
+
+def test_zip_bomb_ratio_refused(upload, inflated_bytes) -> None:
+    message = refused(upload(hostile.zip_bomb_workbook(40 * MiB), "ratio.xlsx"))
+    assert "ratio.xlsx looks like a zip bomb: its part customXml/item1.xml" in message
+    assert inflated_bytes() < 11 * MiB
+
+
+def test_entities_shared_strings_bomb_refused(upload) -> None:
+    message = refused(upload(hostile.entity_bomb_workbook(), "lol.xlsx"))
+    assert message == "lol.xlsx contains XML entity declarations, which are refused"
+
+
+def test_entities_sheet_bomb_refused(upload) -> None:
+    message = refused(upload(hostile.entity_bomb_workbook(in_sheet=True), "lol.xlsx"))
+    assert "lol.xlsx contains XML entity declarations" in message
+
+
+@pytest.mark.parametrize("in_sheet", [False, True])
+def test_entities_defusedxml_layer_refuses_bomb(in_sheet: bool) -> None:
+    # Behind the archive scan, openpyxl itself must refuse the bomb through defusedxml.
+    with pytest.raises(Invalid) as caught:
+        safety._load("lol.xlsx", hostile.entity_bomb_workbook(in_sheet))
+    assert caught.value.message == "lol.xlsx contains XML entity declarations, which are refused"
+
+
+def test_openpyxl_failure_wrapped(upload) -> None:
+    data = hostile.rezip(hostile.real_xlsx(), {"xl/workbook.xml": b"<workbook>broken"})
+    message = refused(upload(data, "odd.xlsx"))
+    assert message.startswith("odd.xlsx could not be read as an Excel workbook")
+
+
+def test_row_bomb_single_row_refused(upload) -> None:
+    data = hostile.with_sheet_xml('<row r="1">' + "<c/>" * (MAX_ROW_ELEMENTS + 1) + "</row>")
+    message = refused(upload(data, "wide.xlsx"))
+    assert f"wide.xlsx has a sheet row with more than {MAX_ROW_ELEMENTS} cells" in message
+
+
+def test_row_bomb_too_many_row_elements_refused(upload) -> None:
+    # Distinct row numbers keep the part below the compression-ratio alarm.
+    data = hostile.with_sheet_xml("".join(f'<row r="{r}"/>' for r in range(EXCEL_MAX_ROWS + 1)))
+    message = refused(upload(data, "tall.xlsx"))
+    assert "tall.xlsx has a sheet with more rows than Excel allows" in message
+
+
+def test_dimension_lie_small_sheet_streams(upload) -> None:
+    # Claims the whole grid and carries formatted but empty cells and rows far out: none counts.
+    sheet = (
+        hostile.number_rows(1, 10)
+        .replace("</row>", '<c r="XFD5" s="0"/></row>', 1)
+        .replace('<row r="5">', '<row r="5" customFormat="1" s="0">')
+        + '<row r="1048576"><c r="A1048576" s="0"/></row>'
+    )
+    data = hostile.with_sheet_xml(sheet, dimension="A1:XFD1048576")
+    started = time.monotonic()
+    rows = rows_of(data, upload, max_rows=10, max_columns=3)
+    assert time.monotonic() - started < 5
+    assert [number for number, _cells in rows] == list(range(1, 11))
+    assert all(len(cells) == 3 for _number, cells in rows)
+    assert rows[9][1][2] == CellValue(10, False, "C10")
+
+
+def test_rows_over_cap_refused_early(upload) -> None:
+    # The sheet XML is broken at its very end: reading it all would report damage, not the cap.
+    sheet = hostile.number_rows(1, 5000) + "<row><c><v>1</oops>"
+    message, seen = stream_refused(hostile.with_sheet_xml(sheet), upload, max_rows=50)
+    assert message == "sheet Projects has more than 50 rows"
+    assert seen == 50
+
+
+def test_rows_gap_then_content_refused(upload) -> None:
+    sheet = hostile.number_rows(1, 2) + hostile.number_rows(900, 900)
+    message, seen = stream_refused(hostile.with_sheet_xml(sheet), upload, max_rows=100)
+    assert message == "sheet Projects has more than 100 rows"
+    assert seen == 2
+
+
+def test_columns_over_cap_refused(upload) -> None:
+    data = hostile.real_xlsx([["a"] * 3, [1] * 12])
+    message, seen = stream_refused(data, upload, max_columns=10)
+    assert message == "sheet Projects has more than 10 columns (cell L2 is filled)"
+    assert seen == 1
+
+
+def test_sheet_damaged_while_streaming_refused(upload) -> None:
+    sheet = hostile.number_rows(1, 3) + "<row><c><v>1</oops>"
+    message, seen = stream_refused(hostile.with_sheet_xml(sheet), upload)
+    assert message == "sheet Projects is damaged and cannot be read"
+    assert seen <= 3
+
+
+def test_cells_shared_strings_read(upload) -> None:
+    rows = rows_of(hostile.shared_strings_workbook(), upload)
+    assert rows == [(1, [CellValue("code", False, "A1")]), (2, [CellValue("P1", False, "A2")])]
+
+
+def test_cells_empty_cells_keep_positions(upload) -> None:
+    sheet = '<row r="2"><c r="A2" t="inlineStr"><is><t>x</t></is></c><c r="C2"><v>3</v></c></row>'
+    rows = rows_of(hostile.with_sheet_xml(sheet), upload)
+    assert rows == [
+        (2, [CellValue("x", False, "A2"), CellValue(None, False, "B2"), CellValue(3, False, "C2")])
+    ]
+
+
+def test_cells_formula_reported(upload) -> None:
+    data = hostile.real_xlsx([["a", "b", "total"], [2, 3, "=A2*B2"]])
+    cells = rows_of(data, upload)[1][1]
+    assert cells[2] == CellValue("=A2*B2", True, "C2")
+    assert not cells[0].is_formula
+
+
+def test_cells_text_starting_with_equals_reported_as_formula(upload) -> None:
+    sheet = '<row r="1"><c r="A1" t="inlineStr"><is><t>=HYPERLINK("x")</t></is></c></row>'
+    rows = rows_of(hostile.with_sheet_xml(sheet), upload)
+    assert rows[0][1][0].is_formula
+
+
+def test_name_shown_instead_of_path(upload) -> None:
+    message = refused(upload(b"hello", "tmp123.upload"), name="县财政局报表.xlsx")
+    assert message.startswith("县财政局报表.xlsx is not an Excel workbook")
