@@ -276,6 +276,11 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def each_run(row: Row) -> str:
+    """Return the wall seconds of every repeat, in run order."""
+    return ", ".join(f"{m.seconds:.2f}" for m in row.measures)
+
+
 def render(rows: list[Row], schema: Row, context: dict[str, str]) -> str:
     """Render the results as a Markdown report."""
     base = rows[0].seconds
@@ -290,20 +295,21 @@ def render(rows: list[Row], schema: Row, context: dict[str, str]) -> str:
         f"- Repeats: {context['repeat']} (wall time is the median, peak RSS the highest)",
         f"- Load average at start / end: {context['load']}",
         "",
-        "| Contender | Database | Wall s | Peak RSS MiB | Rows in org | Created/updated"
-        " | × baseline |",
-        "|---|---|--:|--:|--:|--:|--:|",
+        "| Contender | Database | Wall s | Each run s | Peak RSS MiB | Rows in org"
+        " | Created/updated | × baseline |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         changed = {m.changed for m in row.measures}
         shown_changed = "—" if changed == {None} else ", ".join(str(c) for c in sorted(changed))
         rows_loaded = ", ".join(str(r) for r in sorted({m.rows for m in row.measures}))
         lines.append(
-            f"| {row.contender} | {row.database} | {row.seconds:.2f} | {row.peak_mib:.0f}"
-            f" | {rows_loaded} | {shown_changed} | {row.seconds / base:.2f} |"
+            f"| {row.contender} | {row.database} | {row.seconds:.2f} | {each_run(row)}"
+            f" | {row.peak_mib:.0f} | {rows_loaded} | {shown_changed} | {row.seconds / base:.2f} |"
         )
     lines.append(
-        f"| {schema.contender} | {schema.database} | {schema.seconds:.2f} | — | — | — | — |"
+        f"| {schema.contender} | {schema.database} | {schema.seconds:.2f} | {each_run(schema)}"
+        " | — | — | — | — |"
     )
     load = rows[1].seconds
     lines += [
