@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
@@ -10,14 +10,10 @@ from sqlmodel import Session
 
 from cocon.errors import Invalid, NotFound, Refused
 from cocon.i18n import _
-from cocon.models import CODE_LENGTHS, Level, Org
+from cocon.models import CODE_LENGTHS, Allocation, Level, Org, Project
 
 LEVEL_BY_LENGTH = {length: level for level, length in CODE_LENGTHS.items()}
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
-
-# Checks that refuse deleting an org while something refers to it; later modules register theirs.
-DeleteGuard = Callable[[Session, Org], str | None]
-_delete_guards: list[DeleteGuard] = []
 
 
 def level_name(level: int) -> str:
@@ -257,12 +253,6 @@ def move_org(session: Session, org: Org, new_parent: Org) -> Org:
     return session.get(Org, org.id)
 
 
-def register_delete_guard(guard: DeleteGuard) -> None:
-    """Add a check that may refuse deleting an org (e.g. because money is attached)."""
-    if guard not in _delete_guards:
-        _delete_guards.append(guard)
-
-
 def delete_org(session: Session, org: Org) -> None:
     """Delete an org that has no children and nothing attached, or say why not."""
     count = session.exec(
@@ -274,12 +264,33 @@ def delete_org(session: Session, org: Org) -> None:
                 name=org.name, code=org.code, count=count
             )
         )
-    for guard in _delete_guards:
-        reason = guard(session, org)
-        if reason:
-            raise Refused(reason)
+    attached = _money_attached(session, org)
+    if attached:
+        raise Refused(
+            _("{name} ({code}) has money attached ({attached}): it cannot be deleted").format(
+                name=org.name, code=org.code, attached=attached
+            )
+        )
     session.delete(org)
     session.flush()
+
+
+def _money_attached(session: Session, org: Org) -> str:
+    """Say what projects and allocations refer to org, or return ''."""
+    projects = session.exec(
+        select(func.count())
+        .select_from(Project)
+        .where(or_(Project.owner_id == org.id, Project.site_id == org.id))
+    ).scalar_one()
+    allocations = session.exec(
+        select(func.count()).select_from(Allocation).where(Allocation.org_id == org.id)
+    ).scalar_one()
+    parts = []
+    if projects:
+        parts.append(_("{count} projects").format(count=projects))
+    if allocations:
+        parts.append(_("{count} allocations").format(count=allocations))
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
