@@ -39,6 +39,12 @@ TRANSITIONS: dict[Status, tuple[Status, ...]] = {
     Status.COMPLETED: (),
     Status.CANCELLED: (Status.DRAFT,),
 }
+# The way from draft to each status: an import walks a project on from wherever it stands.
+_FORWARD = (Status.DRAFT, Status.SUBMITTED, Status.APPROVED, Status.IN_PROGRESS, Status.COMPLETED)
+STATUS_PATHS: dict[Status, tuple[Status, ...]] = {
+    **{status: _FORWARD[: i + 1] for i, status in enumerate(_FORWARD)},
+    Status.CANCELLED: (Status.DRAFT, Status.SUBMITTED, Status.CANCELLED),
+}
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,39}$")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日")
 
@@ -143,20 +149,32 @@ def _collect(errors: list[Invalid], parse, *args, **kwargs):
         return None
 
 
-def save_project(session: Session, data: ProjectInput, project: Project | None = None) -> Project:
-    """Create a project, or update the one given, after checking every field."""
+def _budget(value: object) -> int:
+    try:
+        return parse_amount(value if value not in (None, "") else "0")
+    except Invalid as error:
+        raise Invalid(error.message, field="budget") from None
+
+
+def clean_project(data: ProjectInput, *, code_holder: int | None, project_id: int | None) -> dict:
+    """Check every field of a project and return the values to store; raise FieldErrors.
+
+    code_holder is the id of the project that already has data.code, if any.
+    """
     errors: list[Invalid] = []
-    name = _collect(errors, clean_text, data.name, "name", required=True)
-    category = _collect(errors, parse_choice, Category, data.category, "category")
-    year = _collect(errors, parse_year, data.year)
-    start = _collect(errors, parse_date, data.start_date, "start_date")
-    end = _collect(errors, parse_date, data.end_date, "end_date")
-    budget = _collect(
-        errors, lambda v: parse_amount(v if v not in (None, "") else "0"), data.budget
-    )
-    area = _collect(errors, parse_count, data.area_m2, "area_m2")
-    households = _collect(errors, parse_count, data.households_served, "households_served")
-    description = _collect(errors, clean_text, data.description, "description", limit=4000)
+    values = {
+        "name": _collect(errors, clean_text, data.name, "name", required=True),
+        "category": _collect(errors, parse_choice, Category, data.category, "category"),
+        "year": _collect(errors, parse_year, data.year),
+        "start_date": _collect(errors, parse_date, data.start_date, "start_date"),
+        "end_date": _collect(errors, parse_date, data.end_date, "end_date"),
+        "budget_fen": _collect(errors, _budget, data.budget),
+        "area_m2": _collect(errors, parse_count, data.area_m2, "area_m2"),
+        "households_served": _collect(
+            errors, parse_count, data.households_served, "households_served"
+        ),
+        "description": _collect(errors, clean_text, data.description, "description", limit=4000),
+    }
     code = _collect(errors, clean_project_code, data.code) if data.code not in (None, "") else None
     if data.owner is None:
         errors.append(Invalid(_("Choose the org that leads the project"), field="owner"))
@@ -173,31 +191,32 @@ def save_project(session: Session, data: ProjectInput, project: Project | None =
                 field="site",
             )
         )
+    start, end = values["start_date"], values["end_date"]
     if start and end and end < start:
         errors.append(Invalid(_("The end date is before the start date"), field="end_date"))
-    if code:
-        other = find_project(session, code)
-        if other is not None and (project is None or other.id != project.id):
-            errors.append(Invalid(_("The code {code} is taken").format(code=code), field="code"))
+    if code and code_holder is not None and code_holder != project_id:
+        errors.append(Invalid(_("The code {code} is taken").format(code=code), field="code"))
     if errors:
         raise FieldErrors(errors)
-    if project is None:
-        project = Project(
-            code=code or next_project_code(session, data.owner, year), status=Status.DRAFT.value
-        )
-        new = True
-    else:
-        new = False
-        if code:
-            project.code = code
-    project.name, project.category, project.year = name, category, year
-    project.owner_id, project.site_id, project.site_level = (
-        data.owner.id,
-        data.site.id,
-        data.site.level,
+    values["owner_id"] = data.owner.id
+    values["site_id"], values["site_level"] = data.site.id, data.site.level
+    if code:
+        values["code"] = code
+    return values
+
+
+def save_project(session: Session, data: ProjectInput, project: Project | None = None) -> Project:
+    """Create a project, or update the one given, after checking every field."""
+    holder = find_project(session, str(data.code).strip()) if data.code not in (None, "") else None
+    values = clean_project(
+        data, code_holder=holder.id if holder else None, project_id=project.id if project else None
     )
-    project.start_date, project.end_date, project.budget_fen = start, end, budget
-    project.area_m2, project.households_served, project.description = area, households, description
+    new = project is None
+    if new:
+        code = values.get("code") or next_project_code(session, data.owner, values["year"])
+        project = Project(code=code, status=Status.DRAFT.value)
+    for key, value in values.items():
+        setattr(project, key, value)
     session.add(project)
     session.flush()
     if new:
@@ -229,12 +248,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def change_status(
-    session: Session, project: Project, to_status: object, note: str | None = None
-) -> Project:
-    """Move a project to a new status if the transition makes sense."""
-    target = Status(parse_choice(Status, to_status, "status"))
-    current = Status(project.status)
+def check_transition(current: object, target: object) -> None:
+    """Refuse a status change that makes no sense, naming the ones that do."""
+    current, target = Status(current), Status(target)
     if target not in TRANSITIONS[current]:
         allowed = " / ".join(label(Status, s) for s in TRANSITIONS[current]) or _("none")
         raise Refused(
@@ -242,6 +258,27 @@ def change_status(
                 "A project that is {current} cannot become {target}; it can become: {allowed}"
             ).format(current=label(Status, current), target=label(Status, target), allowed=allowed)
         )
+
+
+def status_path(current: object, target: object) -> list[Status]:
+    """Return the steps that take a project from current to target status, each one allowed."""
+    current, target = Status(current), Status(target)
+    path = STATUS_PATHS[target]
+    steps = list(path[path.index(current) + 1 :]) if current in path else [target]
+    previous = current
+    for step in steps:
+        check_transition(previous, step)
+        previous = step
+    return steps
+
+
+def change_status(
+    session: Session, project: Project, to_status: object, note: str | None = None
+) -> Project:
+    """Move a project to a new status if the transition makes sense."""
+    target = Status(parse_choice(Status, to_status, "status"))
+    current = Status(project.status)
+    check_transition(current, target)
     session.add(
         StatusChange(
             project_id=project.id,

@@ -8,6 +8,7 @@ transaction is rolled back and every problem is reported with its sheet, row and
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,10 +23,21 @@ from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
 from cocon.i18n import _, use_language
 from cocon.labels import label
 from cocon.projects import FieldErrors
-from cocon.workbook.schema import SHEETS, Column, Kind, Sheet, column_for_header, sheet_for_title
+from cocon.workbook.bulk import import_projects
+from cocon.workbook.schema import (
+    SHEETS,
+    Column,
+    Kind,
+    Sheet,
+    column_for_header,
+    fold,
+    sheet_for_title,
+)
 from cocon.workbook.steps import STEPS, snapshot
 
 HEADER_SEARCH_ROWS = 10
+# Units of money other than the yuan that a header may name, e.g. 金额（万元）, Amount (10k yuan).
+_OTHER_UNIT = re.compile(r"[百千万亿]|thousand|million|billion|10k")
 Progress = Callable[[str, int, int], None]
 
 
@@ -112,6 +124,14 @@ def locate_header(
         mapping = {}
         for index, cell in enumerate(cells):
             column = column_for_header(sheet, cell.value)
+            if (
+                column is not None
+                and column.kind is Kind.AMOUNT
+                and _OTHER_UNIT.search(fold(cell.value))
+            ):
+                # 预算金额（万元） names the budget, but its figures are not yuan: leave it
+                # unread rather than take 12.5 for ¥12.50.
+                continue
             if column is not None and column not in mapping.values():
                 mapping[index] = column
         if mapping and (best is None or len(mapping) > len(best[1])):
@@ -315,6 +335,10 @@ def run_import(
                 example_skipped=source.example_skipped,
             )
             report.sheets.append(result)
+            if sheet.key == "projects":
+                _import_projects(session, source, result)
+                done += len(source.rows)
+                continue
             step = STEPS[sheet.key]
             for row in _ordered(source):
                 _apply_row(session, policies, source, row, step, result)
@@ -356,13 +380,7 @@ def _apply_row(
     step,
     result: SheetResult,
 ) -> None:
-    values: dict[str, object] = {}
-    errors: list[Invalid] = []
-    for key, cell in row.cells.items():
-        try:
-            values[key] = cell_value(source.sheet.column(key), cell)
-        except Invalid as error:
-            errors.append(error)
+    values, errors = _row_values(source, row)
     if not errors:
         try:
             with session.begin_nested():
@@ -383,6 +401,34 @@ def _apply_row(
             return
     for error in errors:
         result.problems.append(_locate(source, row, error))
+
+
+def _row_values(source: SourceSheet, row: SourceRow) -> tuple[dict[str, object], list[Invalid]]:
+    """Read every cell of a row into what the domain functions take, collecting the errors."""
+    values: dict[str, object] = {}
+    errors: list[Invalid] = []
+    for key, cell in row.cells.items():
+        try:
+            values[key] = cell_value(source.sheet.column(key), cell)
+        except Invalid as error:
+            errors.append(error)
+    return values, errors
+
+
+def _import_projects(session: Session, source: SourceSheet, result: SheetResult) -> None:
+    """Import the projects sheet set-based (see cocon.workbook.bulk)."""
+    counts, problems = import_projects(
+        session,
+        source.rows,
+        lambda row: _row_values(source, row),
+        lambda row, error: _locate(source, row, error),
+    )
+    result.created, result.updated, result.unchanged = (
+        counts["created"],
+        counts["updated"],
+        counts["unchanged"],
+    )
+    result.problems.extend(problems)
 
 
 def _locate(source: SourceSheet, row: SourceRow, error: Invalid) -> SourceProblem:

@@ -20,34 +20,19 @@ from cocon.creditcode import normalize_credit_code
 from cocon.errors import CoconError, Invalid, NotFound
 from cocon.i18n import _
 from cocon.labels import parse_choice
-from cocon.models import Allocation, Contribution, ContributionKind, Payment, Project, Status
+from cocon.models import Allocation, Contribution, ContributionKind, Payment, Project
 from cocon.orgs import resolve_org
 from cocon.partners import find_partner, get_partner, save_partner
 from cocon.profiles import get_profile, parse_count, parse_unit_type, set_profile
 from cocon.projects import (
     FieldErrors,
-    ProjectInput,
-    change_status,
-    find_project,
     get_project,
-    save_project,
     set_contribution,
 )
 
 Row = dict[str, object]
 Change = tuple[dict | None, SQLModel]
 Step = Callable[[Session, Policies, Row], Change]
-
-# The way from draft to each status; a project walks on from wherever it stands on it.
-_FORWARD = (Status.DRAFT, Status.SUBMITTED, Status.APPROVED, Status.IN_PROGRESS, Status.COMPLETED)
-PATHS: dict[Status, tuple[Status, ...]] = {
-    **{status: _FORWARD[: i + 1] for i, status in enumerate(_FORWARD)},
-    Status.CANCELLED: (Status.DRAFT, Status.SUBMITTED, Status.CANCELLED),
-}
-_PROJECT_FIELDS = (
-    "code", "name", "category", "year", "start_date", "end_date",
-    "budget", "area_m2", "households_served", "description",
-)  # fmt: skip
 
 
 def snapshot(row: SQLModel | None) -> dict | None:
@@ -147,38 +132,6 @@ def allocation_step(session: Session, policies: Policies, row: Row) -> Change:
     return before, saved.row
 
 
-def project_step(session: Session, policies: Policies, row: Row) -> Change:
-    """Create or update a project by its code and walk it to its status."""
-    existing = find_project(session, _key(row, "code"))
-    before = snapshot(existing)
-    errors: list[Invalid] = []
-    # No status (column or cell) leaves a project where it stands; a new one starts as a draft.
-    status = _text(row, "status") or (existing.status if existing else Status.DRAFT)
-    target = _gather(errors, "status", parse_choice, Status, status, "status")
-    data = ProjectInput(
-        owner=_gather(errors, "owner", _org, session, row, "owner"),
-        site=_gather(errors, "site", _org, session, row, "site"),
-        **{key: row.get(key) for key in _PROJECT_FIELDS},
-    )
-    try:
-        project = save_project(session, data, existing)
-    except FieldErrors as error:
-        reported = {e.field for e in errors}
-        for problem in error.errors:
-            if problem.field is None:  # save_project reads the budget with parse_amount
-                problem.field = "budget"
-            if problem.field not in reported:  # "choose the owner" after its own error
-                errors.append(problem)
-    if errors:
-        raise FieldErrors(errors)
-    target = Status(target)
-    path, current = PATHS[target], Status(project.status)
-    steps = path[path.index(current) + 1 :] if current in path else (target,)
-    for step in steps:
-        _field("status", change_status, session, project, step)
-    return before, project
-
-
 def contribution_step(session: Session, policies: Policies, row: Row) -> Change:
     """Create or update what a partner puts into a project."""
     project = _field("project", get_project, session, _key(row, "project"))
@@ -244,7 +197,6 @@ def payment_step(session: Session, policies: Policies, row: Row) -> Change:
 STEPS: dict[str, Step] = {
     "profiles": profile_step,
     "partners": partner_step,
-    "projects": project_step,
     "contributions": contribution_step,
     "allocations": allocation_step,
     "funding": funding_step,
