@@ -31,7 +31,15 @@ def _qualifying(engine) -> list[tuple[Org, CommunityProfile, Org]]:
 def test_demo_files_are_in_the_repository():
     for name in ("provinces", "cities", "areas", "streets", "villages"):
         assert (REPO / "imports" / "divisions" / f"{name}.csv").is_file()
-    for name in ("profiles", "partners", "projects", "contributions", "allocations", "funding", "payments"):
+    for name in (
+        "profiles",
+        "partners",
+        "projects",
+        "contributions",
+        "allocations",
+        "funding",
+        "payments",
+    ):
         assert (REPO / "imports" / "demo" / f"{name}.csv").is_file()
 
 
