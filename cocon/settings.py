@@ -40,6 +40,9 @@ class Settings:
         for key, value in env.items():
             if key.startswith("COCON_CHECK_"):
                 policies[key.removeprefix("COCON_CHECK_").lower()] = value.strip().lower()
+        from cocon.checks import Policies
+
+        Policies(policies)  # refuses an unknown check or a policy other than block / warn
         return cls(
             database_url=env.get("COCON_DATABASE_URL", DEFAULT_DATABASE_URL),
             language=language,

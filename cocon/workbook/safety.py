@@ -355,10 +355,8 @@ def _filled_width(row: Sequence[object]) -> int:
 def _cell_value(cell: object, row: int, column: int) -> CellValue:
     """Describe one cell; EmptyCell placeholders become empty values at their coordinate."""
     value = getattr(cell, "value", None)
-    # A text cell starting with "=" counts too: openpyxl would write it back out as a formula.
-    is_formula = getattr(cell, "data_type", None) == "f" or (
-        isinstance(value, str) and value.startswith("=")
-    )
+    # Only a real formula: text that merely starts with "=" (written quote-prefixed) is text.
+    is_formula = getattr(cell, "data_type", None) == "f"
     return CellValue(value, is_formula, f"{get_column_letter(column)}{row}")
 
 
