@@ -334,7 +334,7 @@ def project_warnings(session: Session, policies: Policies, project: Project) -> 
     """Return the project's failing project checks (funding vs budget, dates vs year)."""
     from cocon.findings import project_findings
 
-    return project_findings(session, None, None, policies, project_id=project.id)
+    return project_findings(session, None, None, policies, project_ids=[project.id])
 
 
 def paid_on_line(session: Session, line: FundingLine, excluding: int | None = None) -> int:

@@ -250,15 +250,18 @@ _DEFERRED = "cocon_deferred_refresh"
 
 
 @contextmanager
-def deferred_refresh(session: Session) -> Iterator[None]:
-    """Collect the refreshes asked for inside the block and run them once, set-based, at its end."""
+def deferred_refresh(session: Session) -> Iterator[dict[str, set[int]]]:
+    """Collect the refreshes asked for inside the block and run them once, set-based, at its end.
+
+    Yields the ids collected so far ("projects", "allocations"): what the block touched.
+    """
     if _DEFERRED in session.info:
-        yield
+        yield session.info[_DEFERRED]
         return
     pending: dict[str, set[int]] = {"projects": set(), "allocations": set()}
     session.info[_DEFERRED] = pending
     try:
-        yield
+        yield pending
     finally:
         del session.info[_DEFERRED]
     refresh_allocations(session, pending["allocations"])

@@ -19,7 +19,11 @@ from cocon.scope import project_scope, within
 
 
 def allocation_findings(
-    session: Session, root: Org | None, year: int | None, policies: Policies
+    session: Session,
+    root: Org | None,
+    year: int | None,
+    policies: Policies,
+    allocation_ids: list[int] | None = None,
 ) -> list[Finding]:
     """Find allocations committed beyond their amount, and sub-allocations beyond their parent."""
     holder = aliased(Org)
@@ -31,6 +35,8 @@ def allocation_findings(
     )
     if year is not None:
         statement = statement.where(Allocation.year == year)
+    if allocation_ids is not None:
+        statement = statement.where(Allocation.id.in_(allocation_ids))
     findings = []
     for allocation, org_name in session.execute(statement):
         title = _("{org} {year} allocation {code}").format(
@@ -93,14 +99,14 @@ def project_findings(
     root: Org | None,
     year: int | None,
     policies: Policies,
-    project_id: int | None = None,
+    project_ids: list[int] | None = None,
 ) -> list[Finding]:
     """Find projects whose funding misses their budget, whose dates leave their year, or overpaid lines."""
     statement = project_scope(
         select(Project).where(Project.failing_checks > 0), root, year
     ).order_by(Project.code)
-    if project_id is not None:
-        statement = statement.where(Project.id == project_id)
+    if project_ids is not None:
+        statement = statement.where(Project.id.in_(project_ids))
     failing = list(session.execute(statement).scalars())
     overpaid = _overpaid_lines([p.id for p in failing], session)
     findings = []

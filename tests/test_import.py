@@ -500,3 +500,19 @@ def test_export_then_import_changes_nothing(cli, database_url, tmp_path):
     for line in counts:
         assert re.fullmatch(r".+: 0 to create, 0 to update, [1-9]\d* unchanged", line), line
     assert snapshot(database_url) == before
+
+
+def test_import_warns_about_what_it_touched(cli):
+    cli.ok("demo")
+    result = cli("import", str(Path(__file__).resolve().parent.parent / "imports" / "demo"))
+    assert result.exit_code == 0
+    assert "GS-2023-010" in result.stderr and "gap" in result.stderr
+
+
+def test_import_without_any_known_sheet_refused(cli, tmp_path):
+    folder = tmp_path / "nothing"
+    folder.mkdir()
+    (folder / "Sheet1.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    result = cli("import", str(folder))
+    assert result.exit_code == 1
+    assert "no sheet of the import workbook was found" in result.stderr

@@ -11,6 +11,8 @@ from cocon.cli.base import AppContext, pass_app, print_warnings, report_errors, 
 from cocon.i18n import _, current_language
 from cocon.workbook.importer import ImportReport, WorkbookRejected, import_source
 
+WARNINGS_SHOWN = 20
+
 
 def print_import_report(report: ImportReport) -> None:
     """Print, per sheet, what was (or would be) created, updated and left unchanged."""
@@ -30,9 +32,16 @@ def print_import_report(report: ImportReport) -> None:
             )
         if sheet.example_skipped:
             click.echo("  " + _("The template's example row was left unchanged and skipped."))
-        print_warnings(sheet.warnings)
     if report.ignored_sheets:
         click.echo(_("Ignored sheets: {sheets}").format(sheets=", ".join(report.ignored_sheets)))
+    print_warnings(report.warnings[:WARNINGS_SHOWN])
+    if len(report.warnings) > WARNINGS_SHOWN:
+        click.echo(
+            _("… and {count} more warnings: run `cocon check` to see them all").format(
+                count=len(report.warnings) - WARNINGS_SHOWN
+            ),
+            err=True,
+        )
 
 
 @click.command("template")

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from cocon.checks import Finding, Policies
 from cocon.derived import deferred_refresh
 from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
+from cocon.findings import allocation_findings, project_findings
 from cocon.i18n import _, use_language
 from cocon.labels import label
 from cocon.projects import FieldErrors
@@ -83,7 +84,6 @@ class SheetResult:
     ignored_columns: list[str] = field(default_factory=list)
     example_skipped: bool = False
     problems: list[SourceProblem] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
 
 
 @dataclass
@@ -93,6 +93,8 @@ class ImportReport:
     sheets: list[SheetResult] = field(default_factory=list)
     ignored_sheets: list[str] = field(default_factory=list)
     problems: list[SourceProblem] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    source_name: str = ""
 
     @property
     def all_problems(self) -> list[SourceProblem]:
@@ -320,8 +322,19 @@ def run_import(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Apply every row of every sheet in dependency order; raise WorkbookRejected on any problem."""
-    with deferred_refresh(session):
+    with deferred_refresh(session) as touched:
         by_key = {source.sheet.key: source for source in sources}
+        if not by_key and not report.problems:
+            report.problems.append(
+                SourceProblem(
+                    report.source_name,
+                    None,
+                    None,
+                    _(
+                        "no sheet of the import workbook was found: name the sheets like the template, e.g. {names}"
+                    ).format(names=", ".join(sheet.zh for sheet in SHEETS[:3])),
+                )
+            )
         total = sum(len(source.rows) for source in by_key.values())
         done = 0
         for sheet in SHEETS:
@@ -347,7 +360,19 @@ def run_import(
                     progress(source.title, done, total)
     if report.all_problems:
         raise WorkbookRejected(report)
+    report.warnings = _warnings(session, policies, touched)
     return report
+
+
+def _warnings(session: Session, policies: Policies, touched: dict[str, set[int]]) -> list[Finding]:
+    """Return the failing checks of what the import touched, once every row is in."""
+    findings: list[Finding] = []
+    for key, find in (("allocations", allocation_findings), ("projects", project_findings)):
+        ids = sorted(touched[key])
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            findings += find(session, None, None, policies, chunk)
+    return findings
 
 
 def _ordered(source: SourceSheet) -> list[SourceRow]:
@@ -454,5 +479,5 @@ def import_source(
         sheets, ignored, problems = read_csv_folder(path)
     else:
         sheets, ignored, problems = read_xlsx(path)
-    report = ImportReport(ignored_sheets=ignored, problems=problems)
+    report = ImportReport(ignored_sheets=ignored, problems=problems, source_name=path.name)
     return run_import(session, sheets, policies, report, progress)
