@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from io import BytesIO
 from pathlib import Path
 
+from openpyxl.utils import get_column_letter
 from sqlmodel import Session
 
 from cocon.checks import Finding, Policies
@@ -42,13 +44,19 @@ _OTHER_UNIT = re.compile(r"[百千万亿]|thousand|million|billion|10k")
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cell:
-    """A value read from a source, with where it stands (a cell reference in a workbook)."""
+    """A value read from a source, with where it stands (row and column, 1-based)."""
 
     value: object
-    coordinate: str | None = None
+    line: int
+    column: int
     is_formula: bool = False
+
+    @property
+    def coordinate(self) -> str:
+        """Return the cell reference, e.g. F12."""
+        return f"{get_column_letter(self.column)}{self.line}"
 
 
 @dataclass
@@ -185,7 +193,7 @@ def build_sheet(
         ignored,
     )
     for line, cells in rows:
-        if line <= header_line:
+        if line <= header_line or is_totals_row(cells):
             continue
         values = {
             column.key: cells[index] for index, column in mapping.items() if index < len(cells)
@@ -207,7 +215,13 @@ def is_example_row(sheet: Sheet, cells: dict[str, Cell]) -> bool:
     """Tell whether a row is the template's example row, left as it was."""
     for column in sheet.columns:
         cell = cells.get(column.key)
-        shown = "" if cell is None or cell.value is None else str(cell.value).strip()
+        try:
+            value = None if cell is None else cell_value(column, cell)
+        except Invalid:
+            return False
+        if isinstance(value, (datetime, date)):
+            value = value.strftime("%Y-%m-%d")
+        shown = "" if value is None else str(value).strip()
         expected = column.example
         if expected in (None, ""):
             if shown:
@@ -218,8 +232,6 @@ def is_example_row(sheet: Sheet, cells: dict[str, Cell]) -> bool:
             for language in ("zh_CN", "en"):
                 with use_language(language):
                     forms.add(label(column.choices, str(expected)))
-        if isinstance(cell.value if cell else None, (datetime, date)):
-            shown = cell.value.strftime("%Y-%m-%d")
         if shown not in forms:
             return False
     return True
@@ -235,28 +247,67 @@ def is_totals_row(cells: list[Cell]) -> bool:
 
 
 def read_xlsx(path: Path) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
-    """Read every recognised sheet of a workbook; unknown sheets are listed, not read."""
-    from cocon.workbook.safety import iter_capped_rows, open_untrusted_workbook
+    """Read every recognised sheet of a workbook that passed the safety checks.
 
-    workbook = open_untrusted_workbook(path)
-    sheets, ignored, problems = [], [], []
+    The values are read by calamine (fast, Rust); the safety scan already named every formula
+    cell, so a formula is still refused wherever a value is expected.
+    """
+    from python_calamine import CalamineWorkbook
+
+    from cocon.workbook.safety import MAX_COLUMNS, MAX_ROWS, check_upload
+
+    data, formulas = check_upload(path)
     try:
-        for worksheet in workbook.worksheets:
-            sheet = sheet_for_title(worksheet.title)
-            if sheet is None:
-                ignored.append(worksheet.title)
-                continue
-            rows = [
-                (line, [Cell(c.value, c.coordinate, c.is_formula) for c in cells])
-                for line, cells in iter_capped_rows(worksheet)
-            ]
-            rows = [(line, cells) for line, cells in rows if not is_totals_row(cells)]
-            source = build_sheet(sheet, worksheet.title, rows, problems)
-            if source is not None:
-                sheets.append(source)
-    finally:
-        workbook.close()
+        workbook = CalamineWorkbook.from_filelike(BytesIO(data))
+    except Exception as exc:
+        raise Invalid(
+            _(
+                "{name} could not be read as an Excel workbook: open it in Excel and save it again as .xlsx"
+            ).format(name=path.name)
+        ) from exc
+    sheets, ignored, problems = [], [], []
+    for title in workbook.sheet_names:
+        sheet = sheet_for_title(title)
+        if sheet is None:
+            ignored.append(title)
+            continue
+        try:
+            values = workbook.get_sheet_by_name(title).to_python(skip_empty_area=False)
+        except Exception as exc:
+            raise Invalid(
+                _("sheet {sheet} is damaged and cannot be read").format(sheet=title)
+            ) from exc
+        if len(values) > MAX_ROWS or (values and len(values[0]) > MAX_COLUMNS):
+            raise Invalid(
+                _("sheet {sheet} has more than {rows} rows or {columns} columns").format(
+                    sheet=title, rows=MAX_ROWS, columns=MAX_COLUMNS
+                )
+            )
+        in_sheet = formulas.get(title, {})
+        rows = [
+            (
+                line,
+                [
+                    _cell(in_sheet, value, line, column)
+                    for column, value in enumerate(record, start=1)
+                ],
+            )
+            for line, record in enumerate(values, start=1)
+            if any(value != "" for value in record)
+        ]
+        source = build_sheet(sheet, title, rows, problems)
+        if source is not None:
+            sheets.append(source)
     return sheets, ignored, problems
+
+
+def _cell(formulas: dict[str, str], value: object, line: int, column: int) -> Cell:
+    """Make a cell; a formula (named by the safety scan) shows as its formula text."""
+    if formulas:
+        formula = formulas.get(f"{get_column_letter(column)}{line}")
+        if formula is not None:
+            return Cell("=" + formula, line, column, True)
+    return Cell(value, line, column)
 
 
 def read_csv_folder(folder: Path) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
@@ -270,7 +321,10 @@ def read_csv_folder(folder: Path) -> tuple[list[SourceSheet], list[str], list[So
         try:
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 rows = [
-                    (line, [Cell(value) for value in record])
+                    (
+                        line,
+                        [Cell(value, line, column) for column, value in enumerate(record, start=1)],
+                    )
                     for line, record in enumerate(csv.reader(handle), start=1)
                 ]
         except UnicodeDecodeError:

@@ -80,6 +80,25 @@ def open_untrusted_workbook(
     return _load(shown, data)
 
 
+def check_upload(
+    path: Path,
+    *,
+    max_bytes: int | None = None,
+    max_uncompressed: int | None = None,
+    name: str | None = None,
+) -> tuple[bytes, dict[str, dict[str, str]]]:
+    """Check an uploaded .xlsx; return its bytes and each sheet's formulas by cell.
+
+    The limits default to this module's constants as they are when called.
+    """
+    max_bytes = MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
+    max_uncompressed = MAX_UNCOMPRESSED_BYTES if max_uncompressed is None else max_uncompressed
+    shown = name or path.name
+    data = _read_capped(path, shown, max_bytes)
+    _check_signature(shown, data)
+    return data, _check_archive(shown, data, max_uncompressed)
+
+
 def iter_capped_rows(
     worksheet: ReadOnlyWorksheet | Worksheet,
     *,
@@ -169,7 +188,7 @@ def _check_signature(shown: str, data: bytes) -> None:
     )
 
 
-def _check_archive(shown: str, data: bytes, max_uncompressed: int) -> None:
+def _check_archive(shown: str, data: bytes, max_uncompressed: int) -> dict[str, dict[str, str]]:
     """Refuse damaged, macro-enabled, non-xlsx and bomb archives by reading every member."""
     try:
         with zipfile.ZipFile(BytesIO(data)) as archive:
@@ -194,8 +213,9 @@ def _check_archive(shown: str, data: bytes, max_uncompressed: int) -> None:
                             name=shown, part=part
                         )
                     )
-            _stream_members(shown, archive, members, max_uncompressed)
+            formulas = _stream_members(shown, archive, members, max_uncompressed)
             content_types = archive.read("[Content_Types].xml").lower()
+            by_sheet = _formulas_by_sheet(archive, formulas)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise _damaged(shown) from exc
     except (RuntimeError, NotImplementedError) as exc:
@@ -208,6 +228,32 @@ def _check_archive(shown: str, data: bytes, max_uncompressed: int) -> None:
         ) from exc
     if any(marker in content_types for marker in _MACRO_CONTENT_TYPES):
         raise _macros(shown)
+    return by_sheet
+
+
+def _formulas_by_sheet(
+    archive: zipfile.ZipFile, formulas: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    """Name the sheets that hold formulas, from the workbook part and its relationships."""
+    if not formulas:
+        return {}
+    from defusedxml.ElementTree import fromstring
+
+    relationships = fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {
+        rel.get("Id"): "xl/" + rel.get("Target", "").lstrip("/").removeprefix("xl/")
+        for rel in relationships
+    }
+    workbook = fromstring(archive.read("xl/workbook.xml"))
+    result = {}
+    for sheet in workbook.iter():
+        if sheet.tag.rpartition("}")[2] != "sheet":
+            continue
+        rid = next((v for k, v in sheet.attrib.items() if k.endswith("}id") or k == "id"), None)
+        member = targets.get(rid)
+        if member in formulas:
+            result[sheet.get("name", "")] = formulas[member]
+    return result
 
 
 def _stream_members(
@@ -215,9 +261,13 @@ def _stream_members(
     archive: zipfile.ZipFile,
     members: Sequence[zipfile.ZipInfo],
     max_uncompressed: int,
-) -> None:
-    """Decompress every member, counting real bytes and scanning XML, until a limit is passed."""
+) -> dict[str, dict[str, str]]:
+    """Decompress every member, counting real bytes and scanning XML, until a limit is passed.
+
+    Returns the formula cells found in each member ("xl/worksheets/sheet1.xml": {"F12": "SUM(A1:A3)"}).
+    """
     total = 0
+    formulas: dict[str, dict[str, str]] = {}
     for member in members:
         if member.is_dir():
             continue
@@ -240,6 +290,9 @@ def _stream_members(
                     )
                 if scan is not None and not scan.feed(chunk):
                     scan = None
+        if scan is not None and scan.formulas:
+            formulas[member.filename] = scan.formulas
+    return formulas
 
 
 class _XmlScan:
@@ -250,11 +303,15 @@ class _XmlScan:
         self.rows = 0
         self.open_rows = 0
         self.row_elements = 0
+        self.cell: str | None = None
+        self.in_formula: str | None = None
+        self.formulas: dict[str, str] = {}
         # No namespace processing: it is faster, and a prefix must not hide a row.
         self.parser = xml.parsers.expat.ParserCreate()
         self.parser.StartDoctypeDeclHandler = self._doctype
         self.parser.StartElementHandler = self._start
         self.parser.EndElementHandler = self._end
+        self.parser.CharacterDataHandler = self._text
 
     def feed(self, chunk: bytes) -> bool:
         """Parse the next chunk; return False once the member turns out not to be XML."""
@@ -268,7 +325,7 @@ class _XmlScan:
     def _doctype(self, *_args: object) -> None:
         raise _entities(self.shown)
 
-    def _start(self, name: str, _attributes: dict[str, str]) -> None:
+    def _start(self, name: str, attributes: dict[str, str]) -> None:
         if self.open_rows:
             self.row_elements += 1
             if self.row_elements > MAX_ROW_ELEMENTS:
@@ -277,6 +334,13 @@ class _XmlScan:
                         name=self.shown, limit=MAX_ROW_ELEMENTS
                     )
                 )
+        if self.open_rows:
+            local = name.rpartition(":")[2]
+            if local == "c":
+                self.cell = attributes.get("r")
+            elif local == "f" and self.cell:
+                self.in_formula = self.cell
+                self.formulas[self.cell] = ""
         if name == "row" or name.endswith(":row"):
             if not self.open_rows:
                 self.rows += 1
@@ -287,9 +351,22 @@ class _XmlScan:
                             name=self.shown
                         )
                     )
+                if self.rows > MAX_ROWS:
+                    # Checked while streaming, before any reader builds the sheet in memory.
+                    raise Invalid(
+                        _("{name} has a sheet of more than {limit} rows").format(
+                            name=self.shown, limit=MAX_ROWS
+                        )
+                    )
             self.open_rows += 1
 
+    def _text(self, text: str) -> None:
+        if self.in_formula is not None and len(self.formulas[self.in_formula]) < 200:
+            self.formulas[self.in_formula] += text
+
     def _end(self, name: str) -> None:
+        if self.in_formula is not None and name.rpartition(":")[2] == "f":
+            self.in_formula = None
         if self.open_rows and (name == "row" or name.endswith(":row")):
             self.open_rows -= 1
 
