@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 
 from cocon.errors import Invalid
 from cocon.i18n import _, translations
@@ -61,18 +62,24 @@ def choices(enum_class: type[StrEnum]) -> list[tuple[str, str]]:
     return [(member.value, _(_label_of(member))) for member in enum_class]
 
 
-def _spellings(member: StrEnum) -> set[str]:
-    english = _label_of(member)
-    chinese = translations("zh_CN").gettext(english)
-    return {member.value, english.lower(), chinese, member.value.replace("_", " ")}
+@cache
+def _spellings(enum_class: type[StrEnum]) -> dict[str, str]:
+    """Map every accepted spelling of an enumeration's members (lower case) to its value."""
+    spellings = {}
+    for member in enum_class:
+        english = _label_of(member)
+        chinese = translations("zh_CN").gettext(english)
+        for text in (member.value, english, chinese, member.value.replace("_", " ")):
+            spellings[text.lower()] = member.value
+    return spellings
 
 
 def parse_choice(enum_class: type[StrEnum], raw: object, field: str) -> str:
     """Accept an enumerated value by its key, English name or Chinese name."""
     text = str(raw or "").strip()
-    for member in enum_class:
-        if text in _spellings(member) or text.lower() in _spellings(member):
-            return member.value
+    found = _spellings(enum_class).get(text.lower())
+    if found is not None:
+        return found
     raise Invalid(
         _("'{value}' is not one of: {choices}").format(
             value=text, choices=" / ".join(name for _value, name in choices(enum_class))

@@ -54,3 +54,6 @@ for command in MONEY_COMMANDS:
     main.add_command(command)
 for command in WORKBOOK_COMMANDS:
     main.add_command(command)
+from cocon.cli.serve import serve_command  # noqa: E402
+
+main.add_command(serve_command)

@@ -1,0 +1,28 @@
+"""`cocon serve`: run the web app with uvicorn."""
+
+from __future__ import annotations
+
+import click
+
+from cocon.i18n import _
+from cocon.settings import Settings
+
+
+def app_factory():
+    """Build the app from COCON_* environment variables (uvicorn calls this in its process)."""
+    from cocon.web import create_app
+
+    return create_app(Settings.from_env())
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def serve_command(host: str, port: int) -> None:
+    """Run the web app (the demo is loaded into a database without orgs)."""
+    import uvicorn
+
+    click.echo(_("Serving cocon on http://{host}:{port}/").format(host=host, port=port))
+    uvicorn.run(
+        "cocon.cli.serve:app_factory", factory=True, host=host, port=port, proxy_headers=False
+    )

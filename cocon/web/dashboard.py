@@ -1,0 +1,41 @@
+"""The dashboard: one scope org and one year at a glance."""
+
+from __future__ import annotations
+
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.response import Template
+from sqlmodel import Session
+
+from cocon.checks import Policies
+from cocon.findings import failing_rows
+from cocon.orgs import breadcrumb
+from cocon.rollup import rollup_org
+from cocon.settings import Settings
+from cocon.web.queries import count_projects, large_units, recent_projects
+from cocon.web.scope import current_scope, selected_year
+
+
+@get("/", name="dashboard", sync_to_thread=True)
+def dashboard(
+    request: Request,
+    session: NamedDependency[Session],
+    settings: NamedDependency[Settings],
+    policies: NamedDependency[Policies],
+) -> Template:
+    """Show the scope's failing checks, money, children, recent projects and large units."""
+    scope = current_scope(request, session)
+    year, years = selected_year(request, session, scope)
+    context = {
+        "scope": scope,
+        "org": scope,
+        "year": year,
+        "years": years,
+        "trail": breadcrumb(session, scope),
+        "node": rollup_org(session, scope, year),
+        "findings": failing_rows(session, scope, year, policies),
+        "recent": recent_projects(session, scope, year),
+        "project_count": count_projects(session, scope, year),
+        "units": large_units(session, scope, settings.floating_share_threshold),
+    }
+    return Template("dashboard.html", context=context)

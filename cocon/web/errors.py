@@ -1,0 +1,85 @@
+"""The one place where errors become HTTP statuses and error pages (never a traceback or SQL)."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from litestar import Request, Response
+from litestar.enums import MediaType
+from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
+
+from cocon.errors import CoconError, Invalid, NotFound, Refused
+from cocon.i18n import _, use_language
+from cocon.labels import N_
+from cocon.web.i18n import language_of
+
+logger = logging.getLogger("cocon.web")
+
+TITLES = {
+    400: N_("The request cannot be handled"),
+    404: N_("Page not found"),
+    405: N_("The request cannot be handled"),
+    409: N_("Not allowed now"),
+    500: N_("Something went wrong"),
+}
+GENERIC = {
+    400: N_("Check what you typed and try again."),
+    404: N_("There is no such page, or it lies outside the orgs you can see."),
+    405: N_("Check what you typed and try again."),
+    409: N_("The action is not allowed in the current state."),
+    500: N_("The error has been logged. Try again later or tell the administrator."),
+}
+
+
+def status_of(error: CoconError) -> int:
+    """Return the HTTP status for an error the core raised on purpose."""
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, Refused):
+        return 409
+    return 400  # Invalid, ImportFailed and any other CoconError: the input was wrong
+
+
+def error_page(request: Request, status: int, message: str | None = None) -> Response:
+    """Render the site's error page for status in the request's language."""
+    key = status if status in TITLES else (500 if status >= 500 else 400)
+    with use_language(language_of(request.scope)):
+        title = _(TITLES[key])
+        text = message or _(GENERIC[key])
+        try:
+            template = request.app.template_engine.get_template("error.html")
+            html = template.render(request=request, status=status, title=title, message=text)
+        except Exception:  # the error page must never fail in its turn
+            logger.exception("rendering the error page failed")
+            html = (
+                f"<!doctype html><title>{status}</title><h1>{escape(title)}</h1><p>{escape(text)}"
+            )
+    return Response(html, status_code=status, media_type=MediaType.HTML)
+
+
+def handle_cocon_error(request: Request, error: CoconError) -> Response:
+    """Show the core's message, which is written for the user."""
+    message = error.message
+    if isinstance(error, Invalid) and getattr(error, "field", None):
+        logger.info("invalid %s on %s: %s", error.field, request.url.path, message)
+    return error_page(request, status_of(error), message)
+
+
+def handle_http_error(request: Request, error: HTTPException) -> Response:
+    """Show Litestar's own errors (no route, bad parameter) with a generic message."""
+    return error_page(request, error.status_code)
+
+
+def handle_unexpected(request: Request, error: Exception) -> Response:
+    """Log anything unexpected and show a generic page."""
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return error_page(request, 500)
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    CoconError: handle_cocon_error,
+    HTTPException: handle_http_error,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,73 @@
+"""Org pages: find an org in scope, and one org with its breadcrumb, children and money."""
+
+from __future__ import annotations
+
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Template
+from sqlmodel import Session
+
+from cocon.allocations import list_allocations
+from cocon.checks import Policies
+from cocon.findings import failing_rows
+from cocon.models import Level
+from cocon.orgs import breadcrumb, search_orgs
+from cocon.profiles import get_profile, qualify
+from cocon.projects import list_projects
+from cocon.rollup import rollup_org
+from cocon.settings import Settings
+from cocon.web.queries import count_projects
+from cocon.web.scope import current_scope, org_in_scope, selected_year
+
+LIST_LIMIT = 50
+SEARCH_LIMIT = 50
+
+
+@get("/orgs", name="org_search", sync_to_thread=True)
+def org_search(
+    request: Request, session: NamedDependency[Session], q: FromQuery[str | None] = None
+) -> Template:
+    """Find orgs in scope whose name contains q or whose code starts with it."""
+    scope = current_scope(request, session)
+    text = (q or "").strip()
+    found = search_orgs(session, text, within=scope, limit=SEARCH_LIMIT) if text else []
+    context = {"scope": scope, "q": text, "found": found, "limit": SEARCH_LIMIT}
+    return Template("orgs/search.html", context=context)
+
+
+@get("/orgs/{code:str}", name="org_page", sync_to_thread=True)
+def org_page(
+    code: FromPath[str],
+    request: Request,
+    session: NamedDependency[Session],
+    settings: NamedDependency[Settings],
+    policies: NamedDependency[Policies],
+) -> Template:
+    """Show an org of scope: breadcrumb, children with figures, projects, allocations, profile."""
+    scope = current_scope(request, session)
+    org = org_in_scope(session, code, scope)
+    year, years = selected_year(request, session, scope)
+    allocations = list_allocations(session, scope=org, year=year)
+    profile = get_profile(session, org) if org.level == Level.COMMUNITY else None
+    context = {
+        "scope": scope,
+        "org": org,
+        "year": year,
+        "years": years,
+        "trail": breadcrumb(session, org),
+        "node": rollup_org(session, org, year),
+        "findings": failing_rows(session, org, year, policies),
+        "projects": list_projects(session, scope=org, year=year, limit=LIST_LIMIT),
+        "project_count": count_projects(session, org, year),
+        "allocations": allocations[:LIST_LIMIT],
+        "allocation_count": len(allocations),
+        "profile": profile,
+        "qualification": (
+            qualify(profile, settings.floating_share_threshold)
+            if org.level == Level.COMMUNITY
+            else None
+        ),
+        "limit": LIST_LIMIT,
+    }
+    return Template("orgs/show.html", context=context)

@@ -1,0 +1,137 @@
+"""The dashboard: the scope org and year at a glance, in Chinese by default and in English."""
+
+from __future__ import annotations
+
+import re
+
+BUDGET_2023 = "¥5,505,000.00"
+
+
+def section(html: str, heading_id: str) -> str:
+    """Return the <section> that holds the heading with heading_id."""
+    start = html.index(f'aria-labelledby="{heading_id}"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_dashboard_renders_chinese_by_default(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.text
+    assert '<html lang="zh-CN">' in html
+    assert "拱墅区" in html
+    assert "校验" in html and "专项资金" in html
+    assert BUDGET_2023 in html
+
+
+def test_dashboard_chart_has_text_equivalent(client):
+    money = section(client.get("/").text, "money-title")
+    assert money.count("<svg") >= 2
+    assert 'role="img" aria-labelledby="money-caption"' in money
+    assert '<figcaption id="money-caption">' in money
+    data = money[money.index('<table class="chart-data">') :]
+    assert "¥2,240,000.00" in data and "¥2,180,000.00" in data and "¥2,800,000.00" in data
+
+
+def test_dashboard_renders_english_with_query(client):
+    response = client.get("/?lang=en")
+    assert response.status_code == 200
+    assert '<html lang="en">' in response.text
+    assert "Failing checks" in response.text
+    assert "lang=en" in response.headers["set-cookie"]
+
+
+def test_dashboard_renders_english_with_accept_language(client):
+    response = client.get("/", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert '<html lang="en">' in response.text
+    assert "Allocations, drawn and paid" in response.text
+    assert "set-cookie" not in response.headers
+
+
+def test_dashboard_accept_language_prefers_chinese_by_quality(client):
+    response = client.get("/", headers={"Accept-Language": "en;q=0.5, zh-CN;q=0.9"})
+    assert '<html lang="zh-CN">' in response.text
+
+
+def test_language_cookie_persists(client):
+    client.get("/?lang=en")
+    assert '<html lang="en">' in client.get("/orgs").text
+    assert '<html lang="en">' in client.get("/", headers={"Accept-Language": "zh-CN"}).text
+    client.get("/?lang=zh_CN")
+    assert '<html lang="zh-CN">' in client.get("/").text
+
+
+def test_language_switch_keeps_the_query(client):
+    html = client.get("/orgs?q=文晖").text
+    assert 'href="/orgs?q=%E6%96%87%E6%99%96&amp;lang=en"' in html
+
+
+def test_dashboard_year_defaults_to_latest_with_data(client):
+    html = client.get("/").text
+    assert '<option value="2023" selected>' in html
+
+
+def test_dashboard_other_year_shows_zeros(client):
+    html = client.get("/?year=2022&lang=en").text
+    assert '<option value="2022" selected>' in html
+    assert "No projects in 2022." in html
+
+
+def test_dashboard_invalid_year_is_400(client):
+    response = client.get("/?year=abc")
+    assert response.status_code == 400
+    assert 'class="error"' in response.text
+
+
+def test_dashboard_failing_checks_come_first(client):
+    html = client.get("/?lang=en").text
+    findings = html.index('id="findings-title"')
+    assert findings < html.index('id="money-title"') < html.index('id="children-title"')
+    assert "GS-2023-010" in section(html, "findings-title")
+
+
+def test_dashboard_children_have_figures_and_bars(client):
+    children = section(client.get("/").text, "children-title")
+    streets = set(re.findall(r'href="/orgs/(330105\d{3})"', children))
+    assert len(streets) == 18
+    assert children.count('<svg class="mini"') == 18
+    assert "文晖街道" in children and "100.00" in children  # its budget in 万元
+
+
+def test_dashboard_recent_projects_link_to_projects(client):
+    recent = section(client.get("/").text, "recent-title")
+    assert re.search(r'href="/projects/GS-2023-\d{3}"', recent)
+
+
+def test_dashboard_lists_large_community_units_with_types(client):
+    units = section(client.get("/").text, "units-title")
+    assert len(set(re.findall(r'href="/orgs/(\d{12})"', units))) == 12
+    assert "胜利社区" in units
+    for unit_type in ("拆迁安置流动型", "商住融合型", "传统融合型", "整村改造型"):
+        assert unit_type in units
+
+
+def test_dashboard_scope_picked_by_org(client):
+    html = client.get("/?org=330105017&lang=en").text
+    assert "<h1>文晖街道" in html
+    assert "米市巷街道" not in html
+    assert 'href="/orgs/330105017003?org=330105017"' in html
+
+
+def test_dashboard_scope_by_unique_name(client):
+    assert "<h1>文晖街道" in client.get("/?org=文晖街道").text
+
+
+def test_dashboard_unknown_scope_is_404(client):
+    assert client.get("/?org=330105999").status_code == 404
+
+
+def test_dashboard_sends_security_headers(client):
+    headers = client.get("/").headers
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+
+
+def test_stylesheet_is_served(client):
+    response = client.get("/static/cocon.css")
+    assert response.status_code == 200
+    assert "table" in response.text
