@@ -117,7 +117,7 @@ def run_naive(db: Path, scope: str) -> dict:
         }
     rng = random.Random(7)
     estimate, sampled = 0.0, 0
-    for level, sample_size in ((1, 5), (2, 10), (3, 40), (4, 200), (5, 1000)):
+    for level, sample_size in ((1, 2), (2, 5), (3, 20), (4, 100), (5, 500)):
         paths = [p for (p,) in connection.execute("SELECT path FROM org WHERE level = ?", (level,))]
         sample = rng.sample(paths, min(sample_size, len(paths)))
         start = perf_counter()
