@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from litestar import Litestar, Request
-from litestar.datastructures import CacheControlHeader, State
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader, Headers, State
 from litestar.di import Provide
+from litestar.exceptions import PermissionDeniedException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -19,6 +28,7 @@ from cocon.checks import Policies
 from cocon.demo import load_demo
 from cocon.models import Org
 from cocon.settings import Settings
+from cocon.web import partners, projects
 from cocon.web.errors import EXCEPTION_HANDLERS
 from cocon.web.headers import SecurityHeadersMiddleware
 from cocon.web.i18n import LanguageMiddleware
@@ -27,6 +37,45 @@ from cocon.web.render import STATIC, make_environment
 
 logger = logging.getLogger("cocon.web")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_COOKIE = "csrftoken"
+
+
+def cross_site(headers: Headers) -> bool:
+    """Tell whether the browser says a request comes from another site (Sec-Fetch-Site, Origin)."""
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    origin = headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc != headers.get("host", "")
+
+
+class CheckedCSRFMiddleware(CSRFMiddleware):
+    """Litestar's token check, after refusing writes the browser marks as cross-site.
+
+    Only pages whose handler has opt csrf_form hand out the token cookie, so the other pages
+    set no cookie. A token cookie that fails its signature (the secret changed, e.g. at a
+    restart without COCON_SECRET_KEY) is ignored on those pages and replaced by a fresh one.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = scope["litestar_app"].request_class(scope=scope, receive=receive)
+        if scope["method"] not in READ_METHODS:
+            if cross_site(request.headers):
+                raise PermissionDeniedException("cross-site write refused")
+        else:
+            handler = scope.get("route_handler")
+            if handler is None or not handler.opt.get("csrf_form"):
+                await self.app(scope, receive, send)
+                return
+            cookie = request.cookies.get(CSRF_COOKIE)
+            if cookie and self._decode_csrf_token(cookie) is None:
+                # Request caches the parsed cookies in the scope: drop the stale one there.
+                fresh = {k: v for k, v in request.cookies.items() if k != CSRF_COOKIE}
+                ScopeState.from_scope(scope).cookies = fresh
+        await super().__call__(scope, receive, send)
 
 
 def prepare_database(settings: Settings, policies: Policies):
@@ -74,6 +123,11 @@ def create_app(settings: Settings) -> Litestar:
         if engine is not None:
             engine.dispose()
 
+    # Without COCON_SECRET_KEY every start signs tokens anew; stale cookies are then replaced.
+    secret = os.environ.get("COCON_SECRET_KEY") or secrets.token_hex(32)
+    csrf = CSRFConfig(
+        secret=secret, cookie_name=CSRF_COOKIE, cookie_samesite="lax", cookie_httponly=True
+    )
     static = create_static_files_router(
         path="/static",
         directories=[STATIC],
@@ -81,13 +135,17 @@ def create_app(settings: Settings) -> Litestar:
         cache_control=CacheControlHeader(max_age=3600, public=True),
     )
     return Litestar(
-        route_handlers=[*ROUTES, static],
+        route_handlers=[*ROUTES, projects.router(), partners.router(), static],
         dependencies={
             "session": Provide(provide_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
             "policies": Provide(provide_policies, sync_to_thread=False),
         },
-        middleware=[SecurityHeadersMiddleware(), LanguageMiddleware()],
+        middleware=[
+            SecurityHeadersMiddleware(),
+            LanguageMiddleware(),
+            DefineMiddleware(CheckedCSRFMiddleware, config=csrf),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(
             instance=JinjaTemplateEngine.from_environment(make_environment())

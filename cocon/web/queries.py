@@ -5,11 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from cocon.models import Allocation, CommunityProfile, Org, Project
+from cocon.models import (
+    Allocation,
+    CommunityProfile,
+    Contribution,
+    FundingLine,
+    Org,
+    Partner,
+    Payment,
+    Project,
+)
 from cocon.profiles import Qualification, qualify
 from cocon.scope import allocation_scope, project_scope, within
 
@@ -72,3 +81,209 @@ def large_units(
         if qualification.qualifies or not qualifying_only:
             units.append(LargeUnit(org, parent, profile, qualification))
     return units
+
+
+# --- Projects list, project detail and partner pages -------------------------------------
+
+SORT_KEYS = ("code", "name", "budget", "funded", "year")
+
+
+def funded_column(project=Project):
+    """Return the SQL sum of a project's funding from every level and its partners."""
+    return (
+        project.drawn_l1_fen
+        + project.drawn_l2_fen
+        + project.drawn_l3_fen
+        + project.drawn_l4_fen
+        + project.drawn_l5_fen
+        + project.partners_fen
+    )
+
+
+@dataclass(frozen=True)
+class ProjectFilters:
+    """What the project list is narrowed to (None or "" means no filter) and sorted by."""
+
+    year: int | None = None
+    status: str | None = None
+    category: str | None = None
+    level: int | None = None
+    under: Org | None = None
+    partner: str = ""
+    text: str = ""
+    sort: str = "code"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectTotals:
+    """Count and money of a whole filtered set of projects."""
+
+    count: int
+    budget: int
+    funded: int
+    paid: int
+
+
+def _project_conditions(owner, scope: Org, filters: ProjectFilters) -> list:
+    conditions = [within(owner, scope)]
+    if filters.under is not None:
+        conditions.append(within(owner, filters.under))
+    if filters.year is not None:
+        conditions.append(Project.year == filters.year)
+    if filters.status:
+        conditions.append(Project.status == filters.status)
+    if filters.category:
+        conditions.append(Project.category == filters.category)
+    if filters.level is not None:
+        conditions.append(owner.level == filters.level)
+    if filters.text:
+        conditions.append(
+            or_(
+                Project.name.contains(filters.text, autoescape=True),
+                Project.code.contains(filters.text, autoescape=True),
+            )
+        )
+    if filters.partner:
+        conditions.append(
+            exists(
+                select(Contribution.id)
+                .join(Partner, Partner.id == Contribution.partner_id)
+                .where(
+                    Contribution.project_id == Project.id,
+                    or_(
+                        Partner.credit_code == filters.partner.upper(),
+                        Partner.name.contains(filters.partner, autoescape=True),
+                    ),
+                )
+            )
+        )
+    return conditions
+
+
+def project_totals(session: Session, scope: Org, filters: ProjectFilters) -> ProjectTotals:
+    """Count and sum budget, funding and payments over every project the filters keep."""
+    owner = aliased(Org)
+    statement = (
+        select(
+            func.count(Project.id),
+            func.coalesce(func.sum(Project.budget_fen), 0),
+            func.coalesce(func.sum(funded_column()), 0),
+            func.coalesce(func.sum(Project.paid_fen), 0),
+        )
+        .join(owner, owner.id == Project.owner_id)
+        .where(*_project_conditions(owner, scope, filters))
+    )
+    count, budget, funded, paid = session.execute(statement).one()
+    return ProjectTotals(int(count), int(budget), int(funded), int(paid))
+
+
+def project_rows(
+    session: Session, scope: Org, filters: ProjectFilters, *, limit: int, offset: int = 0
+) -> list[tuple[Project, Org, Org, int]]:
+    """Return one page of the projects the filters keep, with owner, site and funding, sorted."""
+    owner, site = aliased(Org), aliased(Org)
+    key = {
+        "code": Project.code,
+        "name": Project.name,
+        "budget": Project.budget_fen,
+        "funded": funded_column(),
+        "year": Project.year,
+    }[filters.sort if filters.sort in SORT_KEYS else "code"]
+    order = key.desc() if filters.descending else key.asc()
+    statement = (
+        select(Project, owner, site, funded_column())
+        .join(owner, owner.id == Project.owner_id)
+        .join(site, site.id == Project.site_id)
+        .where(*_project_conditions(owner, scope, filters))
+        .order_by(order, Project.code)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [(p, o, s, int(f)) for p, o, s, f in session.execute(statement)]
+
+
+@dataclass(frozen=True)
+class LineRow:
+    """A funding line of a project with the allocation it draws on, its holder and what is paid."""
+
+    line: FundingLine
+    allocation: Allocation
+    holder: Org
+    paid: int
+
+
+def funding_lines(session: Session, project: Project) -> list[LineRow]:
+    """Return a project's funding lines, from the highest level down, with the paid amounts."""
+    paid = (
+        select(Payment.funding_line_id.label("key"), func.sum(Payment.amount_fen).label("total"))
+        .group_by(Payment.funding_line_id)
+        .subquery()
+    )
+    statement = (
+        select(FundingLine, Allocation, Org, func.coalesce(paid.c.total, 0))
+        .join(Allocation, Allocation.id == FundingLine.allocation_id)
+        .join(Org, Org.id == Allocation.org_id)
+        .outerjoin(paid, paid.c.key == FundingLine.id)
+        .where(FundingLine.project_id == project.id)
+        .order_by(Org.level, Allocation.code)
+    )
+    return [LineRow(line, alloc, org, int(p)) for line, alloc, org, p in session.execute(statement)]
+
+
+def orgs_in_scope(
+    session: Session, scope: Org, *, level: int | None = None, limit: int = 1000
+) -> list[Org]:
+    """Return up to limit orgs of scope's subtree (of one level if given) in tree order."""
+    statement = select(Org).where(within(Org, scope)).order_by(Org.path).limit(limit)
+    if level is not None:
+        statement = statement.where(Org.level == level)
+    return list(session.exec(statement).scalars())
+
+
+def partner_contributions(
+    session: Session, partner: Partner, scope: Org
+) -> list[tuple[Contribution, Project, Org, Org]]:
+    """Return what a partner put into projects owned in scope, latest year first."""
+    owner, site = aliased(Org), aliased(Org)
+    statement = (
+        select(Contribution, Project, owner, site)
+        .join(Project, Project.id == Contribution.project_id)
+        .join(owner, owner.id == Project.owner_id)
+        .join(site, site.id == Project.site_id)
+        .where(Contribution.partner_id == partner.id, within(owner, scope))
+        .order_by(Project.year.desc(), Project.code, Contribution.kind)
+    )
+    return [tuple(row) for row in session.execute(statement)]
+
+
+def partner_figures(session: Session, scope: Org, partner_ids: list[int]) -> dict[int, tuple]:
+    """Return (projects, amount) each partner contributed to projects owned in scope."""
+    if not partner_ids:
+        return {}
+    owner = aliased(Org)
+    statement = (
+        select(
+            Contribution.partner_id,
+            func.count(func.distinct(Contribution.project_id)),
+            func.sum(Contribution.amount_fen),
+        )
+        .join(Project, Project.id == Contribution.project_id)
+        .join(owner, owner.id == Project.owner_id)
+        .where(Contribution.partner_id.in_(partner_ids), within(owner, scope))
+        .group_by(Contribution.partner_id)
+    )
+    return {pid: (int(n), int(total)) for pid, n, total in session.execute(statement)}
+
+
+def count_partners_matching(session: Session, text: str) -> int:
+    """Count the partners whose name or credit code contains text (all without text)."""
+    statement = select(func.count(Partner.id))
+    if text:
+        statement = statement.where(
+            or_(
+                Partner.name.contains(text, autoescape=True),
+                Partner.credit_code.contains(text.upper(), autoescape=True),
+            )
+        )
+    return int(session.execute(statement).scalar_one())
