@@ -19,6 +19,7 @@ class Settings:
     language: str = "zh_CN"
     floating_share_threshold: Decimal = Decimal("0.30")
     check_policies: Mapping[str, str] = field(default_factory=dict)
+    secret_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,4 +49,5 @@ class Settings:
             language=language,
             floating_share_threshold=threshold,
             check_policies=policies,
+            secret_key=env.get("COCON_SECRET_KEY") or None,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -124,7 +123,7 @@ def create_app(settings: Settings) -> Litestar:
             engine.dispose()
 
     # Without COCON_SECRET_KEY every start signs tokens anew; stale cookies are then replaced.
-    secret = os.environ.get("COCON_SECRET_KEY") or secrets.token_hex(32)
+    secret = settings.secret_key or secrets.token_hex(32)
     csrf = CSRFConfig(
         secret=secret, cookie_name=CSRF_COOKIE, cookie_samesite="lax", cookie_httponly=True
     )
