@@ -1,10 +1,11 @@
 """Recalculate the formulas of a saved workbook with the `formulas` package (not a test module).
 
-openpyxl writes formulas without cached values, so a test that wants to know what Excel will
-show must compute them itself. `formulas` parses and evaluates a workbook; it lacks SUBTOTAL,
+The exporter stores its own result with every formula (the cached value a viewer that does not
+recalculate shows), so a test that wants to know what Excel will show must compute it
+independently. `formulas` parses and evaluates a workbook; it lacks SUBTOTAL,
 so SUBTOTAL(9, …) and SUBTOTAL(109, …) (sums, the only kind cocon writes) are added here as SUM.
 Results come back as exact Decimals of yuan, rounded to the fen after checking that the double
-Excel arithmetic produced lies within a hair of it.
+Excel arithmetic produced lies within a hair of it. ``cached_values`` reads the stored results.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import formulas
 import numpy as np
+import openpyxl
 
 FEN = Decimal("0.01")
 _CELL = re.compile(r"^'\[(?P<book>[^\]]+)\](?P<sheet>.+)'!(?P<cell>\$?[A-Z]+\$?[0-9]+)$")
@@ -57,4 +59,23 @@ def recalculate(path: Path) -> dict[tuple[str, str], Decimal]:
             continue
         match = _CELL.match(cell_id)
         values[(match["sheet"], match["cell"].replace("$", ""))] = to_fen_decimal(result.value)
+    return values
+
+
+def cached_values(path: Path) -> dict[tuple[str, str], Decimal]:
+    """Return the result stored with every formula cell, keyed like ``recalculate``.
+
+    Each is the exact Decimal of the stored double (``Decimal(repr(value))``), not rounded: a
+    cached total must read back as a whole number of fen by itself.
+    """
+    book = openpyxl.load_workbook(path)
+    stored = openpyxl.load_workbook(path, data_only=True)
+    values = {}
+    for ws in book:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    value = stored[ws.title][cell.coordinate].value
+                    assert isinstance(value, int | float), (ws.title, cell.coordinate, value)
+                    values[(ws.title.upper(), cell.coordinate)] = Decimal(repr(value))
     return values

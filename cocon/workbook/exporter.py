@@ -7,50 +7,61 @@ the same headers and sheet names, so an export can be imported back; read-only c
 them (names, funded, gap, drawn…) under headers no schema column answers to.
 
 How it is written:
-- Streaming: the workbook is openpyxl's write-only kind and every data sheet reads its rows
-  with ``yield_per``, so memory stays flat however many rows there are. Only the Summary (one
-  row per org down to a capped depth) and the Checks (what failing_rows returns) are built in
-  memory. The whole export reads one snapshot: REPEATABLE READ on PostgreSQL when the session
-  has not begun yet, SQLite's read transaction otherwise.
-- Money: amounts are integer fen in cocon and reach openpyxl as exact ``Decimal`` yuan
-  (cocon.money.to_decimal_yuan); no cocon code turns them into float. openpyxl itself writes a
-  number as ``"%.16g" % value`` and Excel stores IEEE doubles; every amount has at most two
-  decimals, so any amount below 10¹³ yuan (15 significant digits) reads back as exactly the
-  same Decimal (``Decimal(str(float))``). Totals written as formulas are sums of doubles:
-  round them to the fen; the tests recalculate them and compare with the rollup engine.
+- Streaming: the workbook is written with xlsxwriter in ``constant_memory`` mode (each row goes
+  to a temporary file as soon as the next row starts, strings inline), and every data sheet
+  reads its rows with ``yield_per``, so memory stays flat however many rows there are. Rows are
+  therefore written strictly top to bottom, each row's outline level set before its cells. Only
+  the Summary (one row per org down to a capped depth) and the Checks (what failing_rows
+  returns) are built in memory. The whole export reads one snapshot: REPEATABLE READ on
+  PostgreSQL when the session has not begun yet, SQLite's read transaction otherwise.
+- Money: amounts are integer fen in cocon and become exact ``Decimal`` yuan
+  (cocon.money.to_decimal_yuan); the Decimal turns into a double only in the cell write.
+  xlsxwriter writes a number as ``"%.16G" % value`` and Excel stores IEEE doubles; every amount
+  has at most two decimals, so any amount below 10¹³ yuan (15 significant digits) reads back as
+  exactly the same Decimal (``Decimal(str(float))``).
 - Totals: after the data of each sheet with money, one row labelled 合计 / Total holds
   ``SUBTOTAL(9, …)`` over each money column, so a filtered view keeps its totals right. The
   autofilter covers the header and data only; an importer skips that row by its label
-  (``is_totals_row``). On the Summary the rollup figures are values, not formulas.
-- Formula injection: a text cell whose text starts with = + - @, tab, CR or LF, or that reads
-  like an Excel error (#N/A…), is written as an explicit string cell (inline string, data type
-  's') with the quotePrefix style: Excel shows the text as it is and keeps it text even when
-  the cell is edited, and openpyxl reads back the very same string. No character is added to
-  the value, so an importer has nothing to undo.
+  (``is_totals_row``). On the Summary the rollup figures are values, not formulas. Every
+  formula carries its result as the cached value, computed exactly from the integer fen written
+  above it, so a viewer that does not recalculate shows the right figure (Excel recalculates on
+  load all the same). Excel's own sum of doubles can stray from it by far less than a fen.
+- Formula injection: all text goes through ``write_string`` (never ``write``, which would take
+  text starting with = for a formula; the workbook's strings_to_* conversions are off too). A
+  text cell whose text starts with = + - @, tab, CR or LF, or that reads like an Excel error
+  (#N/A…), also gets the quote_prefix format: Excel shows the text as it is and keeps it text
+  even when the cell is edited. No character is added to the value, so an importer has nothing
+  to undo. Text shaped like ``<r>…</r>``, which xlsxwriter's constant-memory mode would copy
+  into the sheet's XML unescaped as rich text, is written as a rich string of plain runs
+  instead, which xlsxwriter escapes: it reads back as the same plain text.
 - What XML cannot carry: a bare CR is turned into LF by every XML reader, so CR LF and CR are
-  written as LF; control characters XML 1.0 forbids (other than tab, LF, CR) become U+FFFD.
+  written as LF; control characters XML 1.0 forbids (other than tab, LF, CR), U+FFFE, U+FFFF
+  and lone surrogates become U+FFFD; text beyond Excel's 32,767 characters (UTF-16 units) per
+  cell is cut there. Text that itself looks like Excel's escape ``_xHHHH_`` is written escaped
+  (``_x005F_xHHHH_``), so Excel shows it as typed; openpyxl does not undo that escape in inline
+  strings and reads the escaped form.
+- Limits: a sheet that would need more rows than Excel has (1,048,576) stops the export with
+  ValueError (xlsxwriter would drop the rows beyond silently).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from copy import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import IO, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
-from openpyxl.chart import BarChart, Reference, Series
-from openpyxl.formatting.rule import FormulaRule
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.properties import Outline
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
+from xlsxwriter import Workbook
+from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
 
 from cocon.checks import BLOCK, DEFAULT, Policies, Rule
 from cocon.findings import failing_rows
@@ -102,12 +113,40 @@ MONEY_FORMAT = "¥#,##0.00"
 SUMMARY_DEPTH_CAP = 2
 TOTAL_LABELS = {"zh_CN": "合计", "en": "Total"}
 BATCH = 2000  # rows fetched per round trip, and rows between progress reports
+MAX_CELL_TEXT = 32_767  # Excel's limit per cell, in UTF-16 code units
+_MAX_ROWS = 1_048_576  # rows in an Excel sheet, the header and the totals row included
 
 Progress = Callable[[str, int, int], None]
 
-# Text that Excel (or openpyxl) would read as something other than text.
+# Text that Excel would read as something other than text when typed (or edited) into a cell.
 _RISKY_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+_ERROR_CODES = frozenset(
+    {
+        "#NULL!",
+        "#DIV/0!",
+        "#VALUE!",
+        "#REF!",
+        "#NAME?",
+        "#NUM!",
+        "#N/A",
+        "#GETTING_DATA",
+        "#SPILL!",
+        "#CALC!",
+        "#FIELD!",
+        "#BLOCKED!",
+        "#CONNECT!",
+        "#BUSY!",
+        "#UNKNOWN!",
+    }
+)
 _NEWLINES = re.compile(r"\r\n?")
+_LOOK_CLOSER = frozenset("=+-@\t\r\n#<")  # first characters of text that may need care
+_NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff\ud800-\udfff]")  # CR too
+# Characters XML 1.0 cannot carry (tab, LF and CR it can; CR is handled above).
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# Excel's serial number of a date (1900 date system) from 1900-03-01 on, past its 1900-02-29.
+_SERIAL_FROM, _SERIAL_BASE = date(1900, 3, 1), date(1899, 12, 30).toordinal()
+_PIXELS_PER_CM = 96 / 2.54  # xlsxwriter sizes charts in pixels at 96 dpi
 
 # -- sheets and columns that the import schema does not have -------------------------------
 
@@ -220,7 +259,7 @@ def is_totals_row(values: Iterable[object]) -> bool:
 
 def export_workbook(
     session: Session,
-    path_or_stream: str | Any | IO[bytes],
+    path_or_stream: str | os.PathLike[str] | IO[bytes],
     *,
     root: Org | None,
     year: int | None,
@@ -234,13 +273,29 @@ def export_workbook(
     projects_filter takes the filters of cocon.projects.list_projects (status, category, text)
     and narrows the sheets that list projects and their money (Projects, Funding lines, Partner
     contributions, Payments, and the partners these name); the Summary, Allocations and Checks
-    always cover the whole scope. progress(sheet title, rows done, rows in all) is called as
-    each sheet starts, every few thousand rows and when it ends.
+    always cover the whole scope. The Partners sheet lists the partners that contribute to the
+    exported projects (every partner when there is no root, year or filter). Money in the
+    Summary is written as values; the data sheets end in SUBTOTAL totals rows.
+    progress(sheet title, rows done, rows in all) is called as each sheet starts, every BATCH
+    rows and when it ends. Nothing is written to the database; nothing is written to
+    path_or_stream unless the whole workbook was made.
     """
     with use_language(language):
         _snapshot(session)
         conditions = _project_conditions(projects_filter)
-        workbook = Workbook(write_only=True)
+        target = (
+            os.fspath(path_or_stream) if isinstance(path_or_stream, os.PathLike) else path_or_stream
+        )
+        workbook = Workbook(
+            target,
+            {
+                "constant_memory": True,  # rows stream to temporary files: memory stays flat
+                "in_memory": False,
+                "strings_to_numbers": False,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+            },
+        )
         summary = ExportSummary(language=current_language())
         writers = (
             _write_summary,
@@ -252,10 +307,24 @@ def export_workbook(
             _write_payments,
             _write_checks,
         )
-        context = _Context(session, workbook, root, year, conditions, progress, policies, summary)
-        for write in writers:
-            write(context)
-        workbook.save(path_or_stream)
+        context = _Context(
+            session,
+            workbook,
+            _Formats(workbook),
+            root,
+            year,
+            conditions,
+            progress,
+            policies,
+            summary,
+        )
+        try:
+            for write in writers:
+                write(context)
+            workbook.close()
+        except BaseException:
+            _discard(workbook)
+            raise
         return summary
 
 
@@ -302,12 +371,14 @@ def _project_conditions(projects_filter: Mapping[str, object] | None) -> list:
 class _Context:
     session: Session
     workbook: Workbook
+    formats: _Formats
     root: Org | None
     year: int | None
     conditions: list
     progress: Progress | None
     policies: Policies
     summary: ExportSummary
+    labels: dict[tuple[type[StrEnum], str | None], str] = field(default_factory=dict)
 
     def projects_in_scope(self, statement: Select) -> Select:
         """Keep rows of projects owned in the subtree, of the year, matching the filter."""
@@ -318,6 +389,14 @@ class _Context:
         if self.year is not None:
             statement = statement.where(Project.year == self.year)
         return statement.where(*self.conditions)
+
+    def named(self, enum_class: type[StrEnum], value: str | None) -> str:
+        """Return label(enum_class, value), looked up once per export (the language is set)."""
+        key = (enum_class, value)
+        text = self.labels.get(key)
+        if text is None:
+            text = self.labels[key] = label(enum_class, value)
+        return text
 
     def count(self, statement: Select) -> int:
         subquery = statement.order_by(None).subquery()
@@ -332,17 +411,83 @@ class _Context:
             result.close()
 
 
+def _discard(workbook: Workbook) -> None:
+    """Remove the temporary row files of a workbook that will not be closed."""
+    for worksheet in workbook.worksheets():
+        handle = getattr(worksheet, "row_data_fh", None)
+        name = getattr(worksheet, "row_data_filename", None)
+        if handle is not None:
+            handle.close()
+        if name:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+
+
 def _clean_text(value: object) -> str:
-    text = value if isinstance(value, str) else str(value)
+    """Return text as XML can carry it: LF for CR LF and CR, U+FFFD for forbidden characters."""
+    text = (value if isinstance(value, str) else str(value))[:MAX_CELL_TEXT]
     if "\r" in text:
         text = _NEWLINES.sub("\n", text)
-    if ILLEGAL_CHARACTERS_RE.search(text):
-        text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
+    if _ILLEGAL.search(text):
+        text = _ILLEGAL.sub("\ufffd", text)
+    if len(text) > MAX_CELL_TEXT // 2:
+        # Excel counts UTF-16 code units, and characters beyond the BMP take two.
+        data = text.encode("utf-16-le")
+        if len(data) > 2 * MAX_CELL_TEXT:
+            data = data[: 2 * MAX_CELL_TEXT]
+            if 0xD8 <= data[-1] <= 0xDB:  # do not keep half of a surrogate pair
+                data = data[:-2]
+            text = data.decode("utf-16-le")
     return text
 
 
+def _risky(text: str) -> bool:
+    """Tell whether Excel would take text typed into a cell for a formula or an error value."""
+    return text.startswith(_RISKY_START) or (text[:1] == "#" and text.upper() in _ERROR_CODES)
+
+
+class _Formats:
+    """The cell formats of one workbook (xlsxwriter formats belong to their workbook)."""
+
+    def __init__(self, workbook: Workbook) -> None:
+        self.workbook = workbook
+        add = workbook.add_format
+        self.header = add(
+            {
+                "bold": True,
+                "pattern": 1,
+                "bg_color": "#DDEBF7",
+                "align": "center",
+                "valign": "vcenter",
+                "text_wrap": True,
+            }
+        )
+        self.money = add({"num_format": MONEY_FORMAT})
+        self.total_money = add({"num_format": MONEY_FORMAT, "bold": True})
+        self.total_label = add({"bold": True})
+        self.quoted = add({"quote_prefix": True})
+        self.date = add({"num_format": "yyyy-mm-dd"})
+        # Conditional formats (dxf) read fill colours differently: give both, as solid fills do.
+        self.over = add({"bg_color": "#FFC7CE", "fg_color": "#FFC7CE", "font_color": "#9C0006"})
+        self._indented: dict[tuple[int, bool], Format] = {}
+
+    def indented(self, depth: int, quoted: bool) -> Format:
+        """Return the format of a name indented depth steps (and quoted when risky)."""
+        key = (depth, quoted)
+        if key not in self._indented:
+            properties: dict[str, Any] = {"indent": depth}
+            if quoted:
+                properties["quote_prefix"] = True
+            self._indented[key] = self.workbook.add_format(properties)
+        return self._indented[key]
+
+
 class _SheetWriter:
-    """One write-only sheet: header, typed cells, totals row, print setup."""
+    """One constant-memory sheet: header, typed cells row by row, totals row, print setup.
+
+    Rows are written top to bottom: ``cursor`` is the 0-based sheet row the next cells go to
+    (the header is row 0, so data row n is sheet row n + 1, Excel's row n + 2).
+    """
 
     def __init__(
         self,
@@ -351,99 +496,119 @@ class _SheetWriter:
         columns: tuple[Column, ...],
         *,
         freeze: str = "A2",
-        outline_levels: int | None = None,
+        outline: bool = False,
     ) -> None:
         self.context = context
+        self.formats = formats = context.formats
         self.key = sheet.key
         self.title = sheet.title(current_language())
         self.columns = columns
-        self.ws = context.workbook.create_sheet(self.title)
+        self.ws: Worksheet = context.workbook.add_worksheet(self.title)
         self.rows = 0  # data rows written
         self.total = 0
+        self.cursor = 0
+        # Exact sums (integer fen) of the money written in each column: the totals' cached values.
+        self.sums = [0] * len(columns)
+        writers = {
+            Kind.AMOUNT: self._amount,
+            Kind.COUNT: self._count,
+            Kind.YEAR: self._count,
+            Kind.DATE: self._date,
+        }
+        self.writers = [writers.get(c.kind, self._text) for c in columns]
+        self._indexes = range(len(columns))
         ws = self.ws
-        # Everything above <sheetData> goes out with the first row: set it up now.
-        for index, column in enumerate(columns, 1):
-            ws.column_dimensions[get_column_letter(index)].width = column.width
-        ws.freeze_panes = freeze
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
-        if outline_levels is not None:
+        self._write_string, self._write_number = ws.write_string, ws.write_number
+        self._money = formats.money
+        for index, column in enumerate(columns):
+            ws.set_column(index, index, column.width)
+        ws.freeze_panes(freeze)
+        if outline:
             # Parents sit above their children: the +/- button goes on the parent's row.
-            ws.sheet_properties.outlinePr = Outline(summaryBelow=False, summaryRight=False)
-            ws.sheet_format.outlineLevelRow = outline_levels
-        ws.page_setup.orientation = "landscape"
-        ws.page_setup.paperSize = 9  # A4
-        ws.page_setup.fitToWidth = 1
-        ws.page_setup.fitToHeight = 0
-        ws.print_title_rows = "1:1"
-        self._styles(ws)
-        ws.append([self._styled(c.header(current_language()), self.header) for c in columns])
+            ws.outline_settings(True, False, False, False)
+        ws.set_landscape()
+        ws.set_paper(9)  # A4
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(0)
+        for index, column in enumerate(columns):
+            ws.write_string(0, index, column.header(current_language()), formats.header)
+        self.cursor = 1
 
-    def _styles(self, ws) -> None:
-        def style(**attributes) -> Any:
-            cell = WriteOnlyCell(ws)
-            for name, value in attributes.items():
-                setattr(cell, name, value)
-            return cell._style
+    # -- cells: each writes one value at (row, col); None is left empty by the callers --------
 
-        bold = Font(bold=True)
-        self.header = style(
-            font=bold,
-            fill=PatternFill("solid", start_color="DDEBF7"),
-            alignment=Alignment(horizontal="center", vertical="center", wrap_text=True),
-        )
-        self.money = style(number_format=MONEY_FORMAT)
-        self.total_money = style(number_format=MONEY_FORMAT, font=bold)
-        self.total_label = style(font=bold)
-        self.quoted = style(quotePrefix=True)
-        self.date = style(number_format="yyyy-mm-dd")
+    def _text(self, row: int, col: int, value: object, cell_format: Format | None = None) -> None:
+        """Write text as a cell that can only be text (never write(), never a formula)."""
+        text = value if value.__class__ is str else str(value)
+        if len(text) > MAX_CELL_TEXT // 2 or _NEEDS_CLEANING.search(text) is not None:
+            text = _clean_text(text)
+        if not text:
+            return  # an empty string reads back as an empty cell, as it always did
+        if text[0] in _LOOK_CLOSER:
+            if cell_format is None and _risky(text):
+                cell_format = self.formats.quoted
+            if text.startswith("<r>") and text.endswith("</r>"):
+                # xlsxwriter would copy such a string into the XML unescaped, as rich text:
+                # write it as three plain runs instead (it takes no fewer), which it escapes.
+                parts: list[Any] = [text[:1], text[1:2], text[2:]]
+                if cell_format is not None:
+                    parts.append(cell_format)
+                if self.ws.write_rich_string(row, col, *parts) != 0:
+                    raise ValueError(f"{self.title}: cannot write text at row {row + 1}")
+                return
+        self._write_string(row, col, text, cell_format)
 
-    def _styled(self, value: object, style) -> WriteOnlyCell:
-        cell = WriteOnlyCell(self.ws, value)
-        cell._style = copy(style)
-        return cell
+    def _amount(self, row: int, col: int, fen: object) -> None:
+        fen = int(fen)  # type: ignore[call-overload]
+        self.sums[col] += fen
+        self._write_number(row, col, float(to_decimal_yuan(fen)), self._money)
 
-    def text(self, value: object) -> object:
-        """Return text as a cell that can only be text; None stays empty."""
+    def _count(self, row: int, col: int, value: object) -> None:
+        self.ws.write_number(row, col, int(value))  # type: ignore[call-overload]
+
+    def _date(self, row: int, col: int, value: object) -> None:
+        if isinstance(value, datetime):
+            value = value.replace(tzinfo=None).date()
+        if isinstance(value, date):
+            if value >= _SERIAL_FROM:  # the serial number Excel stores, as write_datetime makes it
+                self._write_number(row, col, value.toordinal() - _SERIAL_BASE, self.formats.date)
+            else:
+                self.ws.write_datetime(row, col, value, self.formats.date)
+        else:
+            self._text(row, col, value)
+
+    def formula(self, row: int, col: int, formula: str, fen: int, *, total: bool = False) -> None:
+        """Write a money formula with its exact result (fen) as the cached value."""
+        money = self.formats.total_money if total else self.formats.money
+        self.ws.write_formula(row, col, formula, money, float(to_decimal_yuan(fen)))
+
+    def name(self, col: int, value: object, depth: int) -> None:
+        """Write a Summary name indented by its depth in the current row."""
         if value is None:
-            return None
+            return
         text = _clean_text(value)
-        if text.startswith(_RISKY_START) or text in ERROR_CODES:
-            cell = WriteOnlyCell(self.ws)
-            cell._value = text
-            cell.data_type = "s"
-            cell._style = copy(self.quoted)
-            return cell
-        return text
+        self._text(self.cursor, col, text, self.formats.indented(depth, _risky(text)))
 
-    def amount(self, fen: int | None, *, total: bool = False) -> object:
-        if fen is None:
-            return None
-        return self._styled(to_decimal_yuan(int(fen)), self.total_money if total else self.money)
+    # -- rows ---------------------------------------------------------------------------------
 
-    def formula(self, formula: str, *, total: bool = False) -> WriteOnlyCell:
-        return self._styled(formula, self.total_money if total else self.money)
+    def cells(self, values: Iterable[object]) -> None:
+        """Write one row of values by column kind at the cursor and move down (not counted)."""
+        row = self.cursor
+        if row >= _MAX_ROWS:
+            raise ValueError(f"{self.title}: more rows than an Excel sheet holds")
+        for col, write, value in zip(self._indexes, self.writers, values, strict=True):
+            if value is not None:
+                write(row, col, value)
+        self.cursor = row + 1
 
-    def cell(self, kind: Kind, value: object) -> object:
-        if value is None:
-            return None
-        if kind is Kind.AMOUNT:
-            return self.amount(value)
-        if kind in (Kind.COUNT, Kind.YEAR):
-            return int(value)
-        if kind is Kind.DATE:
-            if isinstance(value, datetime):
-                value = value.replace(tzinfo=None).date()
-            return self._styled(value, self.date) if isinstance(value, date) else value
-        return self.text(value)
-
-    def append(self, values: list[object]) -> None:
-        self.ws.append(values)
+    def typed_row(self, values: Iterable[object]) -> None:
+        """Write one data row, count it and report progress every BATCH rows."""
+        self.cells(values)
         self.rows += 1
         if self.rows % BATCH == 0:
             self.report()
 
-    def typed_row(self, values: Iterable[object]) -> None:
-        self.append([self.cell(c.kind, v) for c, v in zip(self.columns, values, strict=True)])
+    def skip(self, rows: int = 1) -> None:
+        self.cursor += rows
 
     def start(self, total: int) -> None:
         self.total = total
@@ -454,32 +619,36 @@ class _SheetWriter:
             self.context.progress(self.title, self.rows, max(self.total, self.rows))
 
     def letter(self, key: str) -> str:
-        return get_column_letter(self.index(key))
+        return xl_col_to_name(self.index(key))
 
     def index(self, key: str) -> int:
-        return next(i for i, c in enumerate(self.columns, 1) if c.key == key)
+        """Return the 0-based column of key."""
+        return next(i for i, c in enumerate(self.columns) if c.key == key)
 
     @property
     def last_row(self) -> int:
-        """The sheet row of the last data row (1, the header, when there is none)."""
+        """Excel's row number of the last data row (1, the header, when there is none)."""
         return 1 + self.rows
 
     def finish(self, money_keys: tuple[str, ...] = (), *, autofilter: bool = True) -> None:
         """Write the totals row over the money columns, set the autofilter, report the count."""
         last = self.last_row
         if money_keys:
-            row: list[object] = [None] * len(self.columns)
-            row[0] = self._styled(TOTAL_LABELS[current_language()], self.total_label)
+            row = self.cursor
+            if row >= _MAX_ROWS:
+                raise ValueError(f"{self.title}: more rows than an Excel sheet holds")
+            self.ws.write_string(row, 0, TOTAL_LABELS[current_language()], self.formats.total_label)
             for key in money_keys:
-                letter = self.letter(key)
-                row[self.index(key) - 1] = (
-                    self.formula(f"=SUBTOTAL(9,{letter}2:{letter}{last})", total=True)
-                    if self.rows
-                    else self.amount(0, total=True)
-                )
-            self.ws.append(row)
+                col = self.index(key)
+                if self.rows:
+                    letter = xl_col_to_name(col)
+                    formula = f"=SUBTOTAL(9,{letter}2:{letter}{last})"
+                    self.formula(row, col, formula, self.sums[col], total=True)
+                else:
+                    self.ws.write_number(row, col, 0, self.formats.total_money)
+            self.cursor = row + 1
         if autofilter:
-            self.ws.auto_filter.ref = f"A1:{get_column_letter(len(self.columns))}{last}"
+            self.ws.autofilter(0, 0, last - 1, len(self.columns) - 1)
         self.context.summary.sheets.append(self.title)
         self.context.summary.rows[self.key] = self.rows
         self.report()
@@ -503,35 +672,34 @@ def _walk(nodes: list[RollupNode], depth: int = 0) -> Iterator[tuple[RollupNode,
 def _write_summary(context: _Context) -> None:
     roots = rollup_tree(context.session, context.root, context.year, _summary_depth(context.root))
     nodes = list(_walk(roots))
-    levels = min(max((depth for _node, depth in nodes), default=0), 7)
-    writer = _SheetWriter(context, SUMMARY, SUMMARY.columns, freeze="C2", outline_levels=levels)
+    writer = _SheetWriter(context, SUMMARY, SUMMARY.columns, freeze="C2", outline=True)
     ws = writer.ws
     writer.start(len(nodes))
     for node, depth in nodes:
         total = node.total
-        row = 2 + writer.rows
         if depth:
-            ws.row_dimensions[row].outlineLevel = min(depth, 7)
-        name = writer.text(node.name)
-        if depth and name is not None:
-            name = WriteOnlyCell(ws, name) if isinstance(name, str) else name
-            name.alignment = Alignment(indent=depth)
-        writer.append(
-            [
-                writer.text(node.code),
+            # Before any cell of the row: constant_memory writes a row out when the next begins.
+            ws.set_row(writer.cursor, None, None, {"level": min(depth, 7), "hidden": False})
+            writer.name(1, node.name, depth)
+            name = None
+        else:
+            name = node.name
+        writer.typed_row(
+            (
+                node.code,
                 name,
                 level_name(node.level),
                 total.project_count,
-                writer.amount(total.budget),
-                *(writer.amount(fen) for fen in total.funding_by_level),
-                writer.amount(total.partners),
-                writer.amount(total.funded),
-                writer.amount(total.paid),
-                writer.amount(total.held),
-                writer.amount(total.drawn),
-                writer.amount(total.remaining),
+                total.budget,
+                *total.funding_by_level,
+                total.partners,
+                total.funded,
+                total.paid,
+                total.held,
+                total.drawn,
+                total.remaining,
                 total.failing,
-            ]
+            )
         )
     _summary_chart(writer, roots, context.root is not None)
     writer.finish(autofilter=False)
@@ -543,33 +711,41 @@ def _summary_chart(writer: _SheetWriter, roots: list[RollupNode], rooted: bool) 
     if not chart_nodes:
         return
     ws = writer.ws
-    title_row = writer.last_row + 2
-    ws.append([])
-    ws.append([writer._styled(_pick(_CHART_DATA), writer.total_label)])
+    writer.skip()  # a blank row below the outline
+    title_row = writer.cursor
+    ws.write_string(title_row, 0, _pick(_CHART_DATA), writer.formats.total_label)
+    writer.skip()
     keys = ("held", "drawn", "paid")
     for node in chart_nodes:
         row: list[object] = [None] * len(writer.columns)
-        row[0], row[1] = writer.text(node.code), writer.text(node.name)
+        row[0], row[1] = node.code, node.name
         for key in keys:
-            row[writer.index(key) - 1] = writer.amount(getattr(node.total, key))
-        ws.append(row)
-    first, last = title_row + 1, title_row + len(chart_nodes)
-    chart = BarChart()
-    chart.type = "col"
-    chart.grouping = "clustered"
-    chart.title = _pick(_CHART_TITLES)
-    chart.y_axis.title = "元" if current_language() == "zh_CN" else "yuan"
-    chart.y_axis.numFmt = "#,##0"
-    chart.x_axis.delete = False
-    chart.y_axis.delete = False
+            row[writer.index(key)] = getattr(node.total, key)
+        writer.cells(row)
+    first, last = title_row + 1, title_row + len(chart_nodes)  # 0-based sheet rows
+    chart = writer.context.workbook.add_chart({"type": "column", "subtype": "clustered"})
+    # constant_memory cannot read the cells back for the chart's caches: hand them over, so
+    # a viewer that draws from the caches shows the bars and names too.
+    names = ["" if node.name is None else _clean_text(node.name) for node in chart_nodes]
     for key in keys:
-        column = writer.columns[writer.index(key) - 1]
-        values = Reference(ws, min_col=writer.index(key), min_row=first, max_row=last)
-        chart.series.append(Series(values, title=column.header(current_language())))
-    chart.set_categories(Reference(ws, min_col=2, min_row=first, max_row=last))
-    chart.width = max(18, min(40, 2.2 * len(chart_nodes)))
-    chart.height = 9
-    ws.add_chart(chart, f"A{last + 2}")
+        col = writer.index(key)
+        values = [float(to_decimal_yuan(getattr(node.total, key))) for node in chart_nodes]
+        chart.add_series(
+            {
+                "name": writer.columns[col].header(current_language()),
+                "categories": [writer.title, first, 1, last, 1],
+                "values": [writer.title, first, col, last, col],
+                "categories_data": names,
+                "values_data": values,
+            }
+        )
+    chart.set_title({"name": _pick(_CHART_TITLES)})
+    chart.set_y_axis(
+        {"name": "元" if current_language() == "zh_CN" else "yuan", "num_format": "#,##0"}
+    )
+    width_cm = max(18, min(40, 2.2 * len(chart_nodes)))
+    chart.set_size({"width": round(width_cm * _PIXELS_PER_CM), "height": round(9 * _PIXELS_PER_CM)})
+    ws.insert_chart(last + 2, 0, chart)
 
 
 def _write_partners(context: _Context) -> None:
@@ -584,7 +760,7 @@ def _write_partners(context: _Context) -> None:
     writer = _SheetWriter(context, PARTNERS, PARTNERS.columns)
     writer.start(context.count(statement))
     for credit_code, name, kind, contact, phone in context.stream(statement):
-        writer.typed_row((credit_code, name, label(PartnerKind, kind), contact, phone))
+        writer.typed_row((credit_code, name, context.named(PartnerKind, kind), contact, phone))
     writer.finish()
 
 
@@ -635,9 +811,9 @@ def _write_projects(context: _Context) -> None:
                 name,
                 owner_code,
                 site_code,
-                label(Category, category),
+                context.named(Category, category),
                 year,
-                label(Status, status),
+                context.named(Status, status),
                 start,
                 end,
                 budget,
@@ -688,7 +864,7 @@ def _write_contributions(context: _Context) -> None:
     writer.start(context.count(statement))
     for project_code, credit_code, kind, amount, note, name in context.stream(statement):
         writer.typed_row(
-            (project_code, credit_code, label(ContributionKind, kind), amount, note, name)
+            (project_code, credit_code, context.named(ContributionKind, kind), amount, note, name)
         )
     writer.finish(("amount",))
 
@@ -716,19 +892,23 @@ def _write_allocations(context: _Context) -> None:
         statement = statement.where(Allocation.year == context.year)
     columns = (*ALLOCATIONS.columns, *ALLOCATION_EXTRAS)
     writer = _SheetWriter(context, ALLOCATIONS, columns)
-    amount, drawn, passed = (writer.letter(k) for k in ("amount", "drawn", "passed_down"))
-    remaining = writer.letter("remaining")
+    keys = ("amount", "drawn", "passed_down")
+    (amount, drawn, passed), remaining = (writer.index(k) for k in keys), writer.index("remaining")
+    letters = [xl_col_to_name(col) for col in (amount, drawn, passed)]
     writer.start(context.count(statement))
-    kinds = [c.kind for c in columns[:-1]]
     for values in context.stream(statement):
-        row = writer.last_row + 1
-        cells = [writer.cell(kind, value) for kind, value in zip(kinds, values, strict=True)]
-        writer.append([*cells, writer.formula(f"={amount}{row}-{drawn}{row}-{passed}{row}")])
+        row = writer.cursor
+        excel_row = row + 1
+        left = (values[amount] or 0) - (values[drawn] or 0) - (values[passed] or 0)
+        formula = "={}{row}-{}{row}-{}{row}".format(*letters, row=excel_row)
+        writer.formula(row, remaining, formula, left)
+        writer.sums[remaining] += left
+        writer.typed_row((*values, None))
     if writer.rows:
-        red = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
-        writer.ws.conditional_formatting.add(
-            f"A2:{remaining}{writer.last_row}",
-            FormulaRule(formula=[f"${remaining}2<0"], fill=red, font=Font(color="9C0006")),
+        letter = xl_col_to_name(remaining)
+        writer.ws.conditional_format(
+            f"A2:{letter}{writer.last_row}",
+            {"type": "formula", "criteria": f"=${letter}2<0", "format": writer.formats.over},
         )
     writer.finish(("amount", "drawn", "passed_down", "remaining"))
 
