@@ -64,6 +64,14 @@ class Sheet:
         return next(c for c in self.columns if c.key == key)
 
 
+# Columns that name a row of another sheet, the same wherever they appear.
+PROJECT_REF = Column(
+    "project", "项目编号", "Project code", Kind.CODE, True, "GS-2023-001", width=16
+)
+ALLOCATION_REF = Column(
+    "allocation", "资金编号", "Allocation code", Kind.CODE, True, "GS-2023", width=16
+)
+
 PROFILES = Sheet(
     "profiles",
     "社区档案",
@@ -165,7 +173,7 @@ CONTRIBUTIONS = Sheet(
     "共建单位出资",
     "Partner contributions",
     (
-        Column("project", "项目编号", "Project code", Kind.CODE, True, "GS-2023-001", width=16),
+        PROJECT_REF,
         Column(
             "partner",
             "统一社会信用代码",
@@ -232,8 +240,8 @@ FUNDING = Sheet(
     "资金安排",
     "Funding lines",
     (
-        Column("project", "项目编号", "Project code", Kind.CODE, True, "GS-2023-001", width=16),
-        Column("allocation", "资金编号", "Allocation code", Kind.CODE, True, "GS-2023", width=16),
+        PROJECT_REF,
+        ALLOCATION_REF,
         Column(
             "amount",
             "金额（元）",
@@ -254,8 +262,8 @@ PAYMENTS = Sheet(
     "Payments",
     (
         Column("voucher_no", "凭证号", "Voucher number", Kind.CODE, True, "GS2023-0001", width=16),
-        Column("project", "项目编号", "Project code", Kind.CODE, True, "GS-2023-001", width=16),
-        Column("allocation", "资金编号", "Allocation code", Kind.CODE, True, "GS-2023", width=16),
+        PROJECT_REF,
+        ALLOCATION_REF,
         Column("paid_on", "拨付日期", "Date paid", Kind.DATE, True, "2023-06-30", width=12),
         Column(
             "amount",
