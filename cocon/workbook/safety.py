@@ -271,7 +271,7 @@ def _stream_members(
     for member in members:
         if member.is_dir():
             continue
-        scan: _XmlScan | None = _XmlScan(shown)
+        scan: _QuickScan | None = _QuickScan(shown)
         read = 0
         with archive.open(member) as stream:
             while chunk := stream.read(_CHUNK):
@@ -290,9 +290,81 @@ def _stream_members(
                     )
                 if scan is not None and not scan.feed(chunk):
                     scan = None
-        if scan is not None and scan.formulas:
-            formulas[member.filename] = scan.formulas
+        if scan is not None and scan.finish():
+            # A formula or an unusually long row: read this part again, element by element.
+            precise = _XmlScan(shown)
+            with archive.open(member) as stream:
+                while (chunk := stream.read(_CHUNK)) and precise.feed(chunk):
+                    pass
+            if precise.formulas:
+                formulas[member.filename] = precise.formulas
     return formulas
+
+
+_ROW_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?row[\s/>]")
+_FORMULA_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?f[\s/>]")
+_TAIL = 64
+# The shortest element ("<c/>") takes 4 bytes: only a row longer than this can hold more than
+# MAX_ROW_ELEMENTS elements, and such a row is checked precisely.
+_LONG_ROW_BYTES = 4 * MAX_ROW_ELEMENTS
+
+
+class _QuickScan:
+    """Watch one member as it streams, in C where it can: DTDs, row count, formula markers.
+
+    Parts with a formula or a very long row are read again by _XmlScan, element by element;
+    clean sheets (nearly all uploads) never pay for a Python call per element.
+    """
+
+    def __init__(self, shown: str) -> None:
+        self.shown = shown
+        self.rows = 0
+        self.offset = 0
+        self.last_row = 0
+        self.long_row = False
+        self.has_formula = False
+        self.tail = b""
+        self.parser = xml.parsers.expat.ParserCreate()
+        self.parser.StartDoctypeDeclHandler = self._doctype
+
+    def _doctype(self, *_args: object) -> None:
+        raise _entities(self.shown)
+
+    def feed(self, chunk: bytes) -> bool:
+        """Scan the next chunk; return False once the member turns out not to be XML."""
+        try:
+            self.parser.Parse(chunk, False)
+        except xml.parsers.expat.ExpatError:
+            return False
+        window = self.tail + chunk
+        start = self.offset - len(self.tail)
+        for match in _ROW_START.finditer(window):
+            if match.end() <= len(self.tail):
+                continue  # counted with the previous chunk
+            position = start + match.start()
+            if self.rows and position - self.last_row > _LONG_ROW_BYTES:
+                self.long_row = True
+            self.rows += 1
+            self.last_row = position
+            if self.rows > MAX_ROWS:
+                raise Invalid(
+                    _("{name} has a sheet of more than {limit} rows").format(
+                        name=self.shown, limit=MAX_ROWS
+                    )
+                )
+        if not self.has_formula and any(
+            match.end() > len(self.tail) for match in _FORMULA_START.finditer(window)
+        ):
+            self.has_formula = True
+        self.offset += len(chunk)
+        self.tail = window[-_TAIL:]
+        return True
+
+    def finish(self) -> bool:
+        """Tell whether the part needs the precise scan."""
+        if self.rows and self.offset - self.last_row > _LONG_ROW_BYTES:
+            self.long_row = True
+        return self.has_formula or self.long_row
 
 
 class _XmlScan:
