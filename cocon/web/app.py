@@ -27,11 +27,10 @@ from cocon.checks import Policies
 from cocon.demo import load_demo
 from cocon.models import Org
 from cocon.settings import Settings
-from cocon.web import partners, projects
 from cocon.web.errors import EXCEPTION_HANDLERS
 from cocon.web.headers import SecurityHeadersMiddleware
 from cocon.web.i18n import LanguageMiddleware
-from cocon.web.pages import ROUTES
+from cocon.web.pages import route_handlers
 from cocon.web.render import STATIC, make_environment
 
 logger = logging.getLogger("cocon.web")
@@ -134,7 +133,7 @@ def create_app(settings: Settings) -> Litestar:
         cache_control=CacheControlHeader(max_age=3600, public=True),
     )
     return Litestar(
-        route_handlers=[*ROUTES, projects.router(), partners.router(), static],
+        route_handlers=[*route_handlers(), static],
         dependencies={
             "session": Provide(provide_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
