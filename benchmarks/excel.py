@@ -6,9 +6,12 @@ fastest plain writes by hand (xlsxwriter constant_memory, openpyxl write-only).
 Import: cocon import of a 100,000-row projects workbook (read, check every row, write to the
 database) against pandas read_excel of the same file (openpyxl and calamine engines) and plain
 reads by hand (openpyxl read-only, python-calamine). Every contender runs in its own process;
-peak RSS is that process's own. Run from the repository root (needs the `bench` extra):
+peak RSS is that process's own. With --memory-rows N the export contenders run again on a
+database of N projects (the import ones on an N-row workbook), to show whether memory grows with the rows. Run from the repository
+root (needs the `bench` extra):
 
-    .venv/bin/python benchmarks/excel.py [--rows 100000] [--out benchmarks/results/excel.md]
+    .venv/bin/python benchmarks/excel.py [--rows 100000] [--repeat 3] [--only export]
+        [--memory-rows 50000] [--out benchmarks/results/excel.md]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -144,13 +148,10 @@ def run_calamine_read(work: Path) -> dict:
     return {"seconds": perf_counter() - start, "peak_mib": peak_rss_mib(), "rows": len(rows) - 1}
 
 
-def project_rows(url: str) -> list[tuple]:
+def project_rows(engine) -> list[tuple]:
     """Return the project rows as the export's Projects sheet shows them."""
     from sqlalchemy import text
 
-    from cocon.db import make_engine
-
-    engine = make_engine(url)
     with engine.connect() as connection:
         return connection.execute(
             text(
@@ -160,6 +161,13 @@ def project_rows(url: str) -> list[tuple]:
                 " ORDER BY p.code"
             )
         ).all()
+
+
+def bench_engine(work: Path):
+    """Return an engine on the imported database, made before any timing starts."""
+    from cocon.db import make_engine  # importing cocon.db takes a second or two: not timed
+
+    return make_engine(f"sqlite:///{work / 'imported.db'}")
 
 
 def run_cocon_export(work: Path) -> dict:
@@ -182,8 +190,9 @@ def run_pandas_write(work: Path, engine: str) -> dict:
     """Write the project rows with DataFrame.to_excel (the query is included, as in cocon's)."""
     import pandas
 
+    database = bench_engine(work)
     start = perf_counter()
-    frame = pandas.DataFrame(project_rows(f"sqlite:///{work / 'imported.db'}"), columns=HEADERS)
+    frame = pandas.DataFrame(project_rows(database), columns=HEADERS)
     frame.to_excel(
         work / f"pandas-{engine}.xlsx", sheet_name="共建项目", index=False, engine=engine
     )
@@ -194,8 +203,9 @@ def run_xlsxwriter_write(work: Path) -> dict:
     """Write the project rows by hand with xlsxwriter in constant-memory mode."""
     import xlsxwriter
 
+    engine = bench_engine(work)
     start = perf_counter()
-    rows = project_rows(f"sqlite:///{work / 'imported.db'}")
+    rows = project_rows(engine)
     workbook = xlsxwriter.Workbook(str(work / "hand-xlsxwriter.xlsx"), {"constant_memory": True})
     sheet = workbook.add_worksheet("共建项目")
     sheet.write_row(0, 0, HEADERS)
@@ -209,8 +219,9 @@ def run_openpyxl_write(work: Path) -> dict:
     """Write the project rows by hand with openpyxl in write-only mode."""
     from openpyxl import Workbook
 
+    engine = bench_engine(work)
     start = perf_counter()
-    rows = project_rows(f"sqlite:///{work / 'imported.db'}")
+    rows = project_rows(engine)
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("共建项目")
     sheet.append(HEADERS)
@@ -254,6 +265,13 @@ CONTENDERS = {
 }
 
 
+# The contenders run again on --memory-rows rows, to show whether memory grows with the rows.
+MEMORY_KINDS = {
+    "import": ["cocon_import", "pandas_read_calamine", "calamine_read"],
+    "export": ["cocon_export", "pandas_write_xlsxwriter", "xlsxwriter_write"],
+}
+
+
 def spawn(kind: str, work: Path) -> dict:
     """Run one contender in a fresh process and return what it measured."""
     command = [sys.executable, __file__, "--child", kind, "--work", str(work)]
@@ -276,10 +294,63 @@ def prepare(work: Path, rows: int) -> None:
     write_input(work / "input.xlsx", rows)
 
 
+def run_round(kinds: list[str], work: Path, repeat: int) -> dict[str, list[dict]]:
+    """Run the contenders back to back, repeat rounds of them, so load hits them alike."""
+    runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for _round in range(repeat):
+        for kind in kinds:
+            runs[kind].append(spawn(kind, work))
+    return runs
+
+
+def median(runs: list[dict]) -> dict:
+    """Return the median seconds and the highest peak of runs."""
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "peak_mib": max(r["peak_mib"] for r in runs),
+        "rows": runs[0]["rows"],
+        "each": [r["seconds"] for r in runs],
+    }
+
+
+def table(group: str, results: dict[str, dict]) -> list[str]:
+    """Return the Markdown table of one group, with ratios to both pandas engines."""
+    pandas = (
+        ("pandas_read_openpyxl", "pandas_read_calamine")
+        if group == "import"
+        else ("pandas_write_xlsxwriter", "pandas_write_openpyxl")
+    )
+    engines = [kind.rsplit("_", 1)[1] for kind in pandas]
+    lines = [
+        f"| Contender | Seconds (median) | Each run | Peak RSS MiB | Rows | × pandas {engines[0]} "
+        f"| × pandas {engines[1]} |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for kind, (kind_group, label, _run) in CONTENDERS.items():
+        if kind_group != group or kind not in results:
+            continue
+        measure = results[kind]
+        ratios = [measure["seconds"] / results[base]["seconds"] for base in pandas]
+        each = ", ".join(f"{s:.2f}" for s in measure["each"])
+        lines.append(
+            f"| {label} | {measure['seconds']:.2f} | {each} | {measure['peak_mib']:.0f} "
+            f"| {measure['rows']:,} | {ratios[0]:.2f} | {ratios[1]:.2f} |"
+        )
+    return [*lines, ""]
+
+
 def main() -> None:
     """Run every contender and write the results table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every contender")
+    parser.add_argument("--only", choices=("all", "import", "export"), default="all")
+    parser.add_argument(
+        "--memory-rows",
+        type=int,
+        default=0,
+        help="also run the fastest contenders of each group on this many rows",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--child", choices=sorted(CONTENDERS))
     parser.add_argument("--work", type=Path)
@@ -287,43 +358,86 @@ def main() -> None:
     if args.child:
         print(json.dumps(CONTENDERS[args.child][2](args.work)))
         return
+    groups = ("import", "export") if args.only == "all" else (args.only,)
+    start_load = os.getloadavg()
+    results: dict[str, dict] = {}
+    memory: dict[str, dict[int, dict[str, dict]]] = {}
     with tempfile.TemporaryDirectory(prefix="cocon-excel-bench-") as folder:
         work = Path(folder)
         prepare(work, args.rows)
         size = (work / "input.xlsx").stat().st_size
-        results = {kind: spawn(kind, work) for kind in CONTENDERS}
+        if "import" not in groups:
+            spawn("cocon_import", work)  # the export reads the database the import writes
+        for group in groups:
+            kinds = [kind for kind, spec in CONTENDERS.items() if spec[0] == group]
+            results |= {k: median(r) for k, r in run_round(kinds, work, args.repeat).items()}
+        if args.memory_rows:
+            small = work / "small"
+            small.mkdir()
+            prepare(small, args.memory_rows)
+            for group, kinds in MEMORY_KINDS.items():
+                if group not in groups:
+                    continue
+                if group == "export":
+                    spawn("cocon_import", small)  # the database the export reads
+                memory[group] = {
+                    args.memory_rows: {
+                        k: median(r) for k, r in run_round(kinds, small, args.repeat).items()
+                    },
+                    args.rows: {kind: results[kind] for kind in kinds},
+                }
+    end_load = os.getloadavg()
     lines = [
         "# Excel benchmark",
         "",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; load average at the end: {os.getloadavg()[0]:.2f}",
+        f"- Date (end of run): {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; load average (1, 5, 15 min) at the start: "
+        f"{', '.join(f'{x:.2f}' for x in start_load)}; at the end: "
+        f"{', '.join(f'{x:.2f}' for x in end_load)}",
         f"- Command: `.venv/bin/python benchmarks/excel.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- Input: {args.rows:,} project rows on one sheet ({size / 2**20:.1f} MiB), Chinese headers, "
         "fixed seed; the export reads the database the import wrote (demo + those rows).",
+        f"- Each contender runs {args.repeat} time(s), the contenders back to back in rounds; "
+        "seconds are the median, peak RSS the highest.",
         "",
     ]
-    for group, title, baseline in (
-        ("import", "Import", "pandas_read_openpyxl"),
-        ("export", "Export", "pandas_write_xlsxwriter"),
-    ):
-        lines += [f"## {title}", "", "| Contender | Seconds | Peak RSS MiB | Rows | × pandas default |",
-                  "|---|--:|--:|--:|--:|"]  # fmt: skip
-        for kind, (kind_group, label, _run) in CONTENDERS.items():
-            if kind_group != group:
-                continue
-            measure = results[kind]
-            ratio = measure["seconds"] / results[baseline]["seconds"]
-            lines.append(
-                f"| {label} | {measure['seconds']:.2f} | {measure['peak_mib']:.0f} | {measure['rows']:,} | {ratio:.2f} |"
-            )
+    for group in groups:
+        lines += [f"## {group.capitalize()}", "", *table(group, results)]
+    for group, by_rows in memory.items():
+        sizes = sorted(by_rows)
+        lines += [
+            f"## {group.capitalize()} memory by rows",
+            "",
+            "| Contender | " + " | ".join(f"{n:,} rows: s / peak MiB" for n in sizes) + " |",
+            "|---|" + "--:|" * len(sizes),
+        ]
+        for kind in by_rows[sizes[0]]:
+            cells = [
+                f"{by_rows[n][kind]['seconds']:.2f} / {by_rows[n][kind]['peak_mib']:.0f}"
+                for n in sizes
+            ]
+            lines.append(f"| {CONTENDERS[kind][1]} | " + " | ".join(cells) + " |")
         lines.append("")
-    imported, exported = results["cocon_import"]["seconds"], results["cocon_export"]["seconds"]
-    lines.append(
-        f"Targets: import faster than pandas read_excel — "
-        f"{'met' if imported < min(results['pandas_read_openpyxl']['seconds'], results['pandas_read_calamine']['seconds']) else 'NOT met against every engine'}; "
-        f"export faster than pandas to_excel — "
-        f"{'met' if exported < min(results['pandas_write_openpyxl']['seconds'], results['pandas_write_xlsxwriter']['seconds']) else 'NOT met against every engine'}."
-    )
+    verdicts = []
+    if "import" in groups:
+        imported = results["cocon_import"]["seconds"]
+        fastest = min(
+            results[k]["seconds"] for k in ("pandas_read_openpyxl", "pandas_read_calamine")
+        )
+        verdicts.append(
+            "import faster than pandas read_excel — "
+            + ("met" if imported < fastest else "NOT met against every engine")
+        )
+    if "export" in groups:
+        exported = results["cocon_export"]["seconds"]
+        fastest = min(
+            results[k]["seconds"] for k in ("pandas_write_openpyxl", "pandas_write_xlsxwriter")
+        )
+        verdicts.append(
+            "export faster than pandas to_excel — "
+            + ("met" if exported < fastest else "NOT met against every engine")
+        )
+    lines.append(f"Targets: {'; '.join(verdicts)}.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

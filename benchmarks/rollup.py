@@ -59,7 +59,12 @@ def district_path(connection: sqlite3.Connection) -> str:
 
 
 def run_cocon(db: Path, scope: str) -> dict:
-    """Time compute_rollup for the whole tree or the district, and rollup_tree for display."""
+    """Time compute_rollup's first call (cold) and then warm calls, and rollup_tree for display.
+
+    The first call in a fresh process reads the tree's shape from the org table; later calls
+    reuse it while the tree's key (org count, highest id, move/delete token) is unchanged. Every
+    call reads all figures from the database again.
+    """
     from cocon import orgs
     from cocon.db import make_engine, session_scope
     from cocon.rollup import compute_rollup, rollup_tree
@@ -68,6 +73,7 @@ def run_cocon(db: Path, scope: str) -> dict:
     with session_scope(engine) as session:
         root = orgs.get_org(session, DISTRICT) if scope == "district" else None
         repeats = 3 if scope == "full" else 21
+        cold, _ = timed(lambda: compute_rollup(session, root, YEAR), 1)
         seconds, rollup = timed(lambda: compute_rollup(session, root, YEAR), repeats)
         display = None
         if scope == "district":
@@ -75,6 +81,7 @@ def run_cocon(db: Path, scope: str) -> dict:
         check = int(rollup.total[:, 0].max())
     return {
         "seconds": seconds,
+        "cold_seconds": cold,
         "peak_mib": peak_rss_mib(),
         "check": check,
         "display_seconds": display,
@@ -223,7 +230,7 @@ def run_closure(db: Path, scope: str) -> dict:
 
 CONTENDERS = {"cocon": run_cocon, "naive": run_naive, "cte": run_cte, "closure": run_closure}
 LABELS = {
-    "cocon": "cocon compute_rollup (grouped scans + numpy bottom-up)",
+    "cocon": "cocon compute_rollup (org_figures + numpy bottom-up)",
     "naive": "(a) naive: one query per node",
     "cte": "(b) raw SQL recursive CTE",
     "closure": "(c) raw SQL closure-table join",
@@ -244,9 +251,11 @@ def ensure_data(db: Path, data: Path, projects: int) -> dict:
     from sqlalchemy import text
 
     from benchmarks.rollup_data import build
-    from cocon.db import make_engine
+    from cocon.db import make_engine, migrate
 
     engine = make_engine(f"sqlite:///{db}")
+    if db.exists():
+        migrate(engine)  # as `cocon init` does: a database from an older cocon gets new tables
     if (
         not db.exists()
         or not engine.connect().execute(text("SELECT count(*) FROM project")).scalar_one()
@@ -278,6 +287,7 @@ def main() -> None:
         print(json.dumps(CONTENDERS[args.child](args.db, args.scope)))
         return
     counts = ensure_data(args.db, args.data, args.projects)
+    load_start = os.getloadavg()[0]
     results = {
         scope: {kind: spawn(kind, args.db, scope) for kind in CONTENDERS}
         for scope in ("full", "district")
@@ -289,8 +299,10 @@ def main() -> None:
         f"- Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
         f"- Command: `.venv/bin/python benchmarks/rollup.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- Data (fixed seed): {json.dumps(counts)}",
+        f"- Load average (1-minute) at start / end: {load_start:.2f} / {os.getloadavg()[0]:.2f}",
         "- Every contender computes the same figures per node from the same rows; times are medians "
-        "(full tree: 3 runs, district: 21 for cocon, 5–11 for the baselines).",
+        "(full tree: 3 runs, district: 21 for cocon, 5–11 for the baselines). cocon's first call "
+        "in its process (cold: it reads the tree's shape too) is timed apart and not in the median.",
         "",
     ]
     for scope, title in (
@@ -308,6 +320,8 @@ def main() -> None:
             notes = []
             if measure.get("extrapolated"):
                 notes.append(f"extrapolated from {measure['nodes']} sampled nodes")
+            if measure.get("cold_seconds") is not None:
+                notes.append(f"first call (cold, tree shape read): {measure['cold_seconds']:.4f} s")
             if measure.get("build_seconds") is not None:
                 notes.append(f"closure table built in {measure['build_seconds']:.1f} s beforehand")
             if measure.get("display_seconds") is not None:
@@ -322,11 +336,19 @@ def main() -> None:
             )
         lines.append("")
     full, district = results["full"]["cocon"]["seconds"], results["district"]["cocon"]["seconds"]
+    cold = results["full"]["cocon"]["cold_seconds"]
+    fastest = all(
+        results[s][k]["seconds"]
+        > max(results[s]["cocon"]["seconds"], results[s]["cocon"]["cold_seconds"])
+        for s in results
+        for k in CONTENDERS
+        if k != "cocon"
+    )
     lines.append(
-        f"Targets: full tree ≤ 1.0 s — {'met' if full <= 1.0 else 'NOT met'} ({full:.3f} s); "
-        f"district < 20 ms — {'met' if district < 0.02 else 'NOT met'} ({district * 1000:.1f} ms); "
-        f"faster than every baseline — "
-        f"{'yes' if all(results[s][k]['seconds'] > results[s]['cocon']['seconds'] for s in results for k in CONTENDERS if k != 'cocon') else 'no'}."
+        f"Targets: full tree ≤ 1.0 s — {'met' if full <= 1.0 else 'NOT met'} ({full:.3f} s warm, "
+        f"{cold:.3f} s cold); district < 20 ms — {'met' if district < 0.02 else 'NOT met'} "
+        f"({district * 1000:.1f} ms); faster than every baseline, cold and warm — "
+        f"{'yes' if fastest else 'no'}."
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from cocon.checks import Finding, Policies, Rule, enforce
@@ -183,6 +182,7 @@ def save_allocation(
     if allocation is not None:
         allocation = _lock(session, Allocation, allocation.id)
         own = commitments(session, allocation)
+        _keep_org_and_year(allocation, own, org, year_value)
         if own.total > fen:
             message = _(
                 "{title}: {committed} is already committed, more than the new amount {amount}"
@@ -222,6 +222,20 @@ def save_allocation(
     if old_org_id is not None and old_org_id != allocation.org_id:
         refresh_projects_drawing_on(session, allocation.id)
     return Saved(allocation, warnings)
+
+
+def _keep_org_and_year(allocation: Allocation, own: Commitments, org: Org, year: int) -> None:
+    # Draws and sub-allocations were checked against this org and year: moving the allocation
+    # would leave them drawing across the tree (and could make it its own grandparent).
+    if (org.id, year) == (allocation.org_id, allocation.year):
+        return
+    if own.projects or own.sub_allocations:
+        raise Invalid(
+            _(
+                "Projects or sub-allocations draw on {code}: its org and year stay as they are"
+            ).format(code=allocation.code),
+            field="org" if org.id != allocation.org_id else "year",
+        )
 
 
 def _check_subs(
@@ -439,47 +453,36 @@ def payments_of(session: Session, line: FundingLine) -> list[Payment]:
 
 
 def list_allocations(
-    session: Session, *, scope: Org | None = None, year: int | None = None
+    session: Session,
+    *,
+    scope: Org | None = None,
+    year: int | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[tuple[Allocation, Org, Commitments]]:
     """List allocations held in scope with their org and commitments, by code, in one query."""
-    drawn = (
-        select(
-            FundingLine.allocation_id.label("key"),
-            func.sum(FundingLine.amount_fen).label("total"),
-            func.count().label("n"),
-        )
-        .group_by(FundingLine.allocation_id)
-        .subquery()
-    )
-    child = aliased(Allocation)
-    subs = (
-        select(
-            child.parent_id.label("key"),
-            func.sum(child.amount_fen).label("total"),
-            func.count().label("n"),
-        )
-        .where(child.parent_id.is_not(None))
-        .group_by(child.parent_id)
-        .subquery()
-    )
+    # The commitments are the figures cocon.derived keeps on each row: no scan of the lines.
     statement = (
-        select(
-            Allocation,
-            Org,
-            func.coalesce(drawn.c.total, 0),
-            func.coalesce(drawn.c.n, 0),
-            func.coalesce(subs.c.total, 0),
-            func.coalesce(subs.c.n, 0),
-        )
+        select(Allocation, Org)
         .join(Org, Org.id == Allocation.org_id)
-        .outerjoin(drawn, drawn.c.key == Allocation.id)
-        .outerjoin(subs, subs.c.key == Allocation.id)
         .where(within(Org, scope))
         .order_by(Allocation.code)
     )
     if year is not None:
         statement = statement.where(Allocation.year == year)
+    if limit is not None:  # a page of the list: the national tree holds many thousands
+        statement = statement.limit(limit).offset(offset)
     return [
-        (allocation, org, Commitments(int(d), int(n), int(s), int(m)))
-        for allocation, org, d, n, s, m in session.execute(statement)
+        (allocation, org, kept_commitments(allocation))
+        for allocation, org in session.execute(statement)
     ]
+
+
+def kept_commitments(allocation: Allocation) -> Commitments:
+    """Return the commitments of an allocation as its derived figures keep them."""
+    return Commitments(
+        allocation.drawn_fen,
+        allocation.draw_count,
+        allocation.sub_allocated_fen,
+        allocation.sub_count,
+    )

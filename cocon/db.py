@@ -8,7 +8,7 @@ from importlib import resources
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -55,10 +55,29 @@ def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
     with Session(bind, expire_on_commit=False) as session:
         try:
             yield session
+            if write and session.in_transaction():
+                advance_revision(session)
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+def advance_revision(session: Session) -> None:
+    """Mark that the data changed, so pages kept from before are built again."""
+    # An upsert: a database emptied table by table (as tests do) gets its row back.
+    session.execute(
+        text(
+            "INSERT INTO data_revision (id, revision) VALUES (1, 1)"
+            " ON CONFLICT (id) DO UPDATE SET revision = data_revision.revision + 1"
+        )
+    )
+
+
+def data_revision(session: Session) -> int:
+    """Return the counter of writing transactions (see advance_revision)."""
+    value = session.execute(text("SELECT revision FROM data_revision WHERE id = 1")).scalar()
+    return int(value or 0)
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -2,7 +2,8 @@
 allocation rows, so rollups and checks read one row instead of joining millions.
 
 Every write that touches money calls refresh_project / refresh_allocation in its transaction;
-recompute_all rebuilds everything after a bulk load.
+recompute_all rebuilds everything after a bulk load. Each org's own project figures per year sit
+in org_figures, which triggers on project keep (migration 0003); rebuild_org_figures refills it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,21 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
-from cocon.models import Allocation, Contribution, FundingLine, Org, Payment, Project, Status
+from cocon.models import (
+    Allocation,
+    Contribution,
+    FundingLine,
+    Org,
+    OrgFigures,
+    Payment,
+    Project,
+    Status,
+)
 
 # A gap is a problem once a project is approved; a surplus always is, unless it was cancelled.
 GAP_STATUSES = (Status.APPROVED.value, Status.IN_PROGRESS.value, Status.COMPLETED.value)
@@ -61,6 +71,16 @@ def allocation_failures(amount: int, drawn: int, sub_allocated: int) -> int:
 
 
 CHUNK = 500
+STATUS_VALUES = tuple(status.value for status in Status)
+# Project columns that org_figures sums per (year, owner) under the same names.
+FIGURE_SUMS = (
+    "budget_fen",
+    *(f"drawn_l{level}_fen" for level in range(1, 6)),
+    "partners_fen",
+    "paid_fen",
+    "failing_checks",
+)
+_figures_table = OrgFigures.__table__
 _project_table = Project.__table__
 _allocation_table = Allocation.__table__
 _UPDATE_PROJECT = (
@@ -281,3 +301,26 @@ def recompute_all(session: Session) -> None:
     connection = session.connection()
     refresh_allocations(session, connection.execute(select(Allocation.id)).scalars().all())
     refresh_projects(session, connection.execute(select(Project.id)).scalars().all())
+    rebuild_org_figures(session)
+
+
+def rebuild_org_figures(session: Session) -> None:
+    """Refill org_figures from the project rows (the triggers keep it in step after that)."""
+    session.flush()
+    connection = session.connection()
+    connection.execute(delete(OrgFigures))
+    figures = _figures_table.c
+    status_counts = [
+        func.sum(case((Project.status == status, 1), else_=0)) for status in STATUS_VALUES
+    ]
+    summed = [func.sum(getattr(Project, name)) for name in FIGURE_SUMS]
+    connection.execute(
+        insert(OrgFigures).from_select(
+            [figures.year, figures.org_id, figures.projects]
+            + [figures[status] for status in STATUS_VALUES]
+            + [figures[name] for name in FIGURE_SUMS],
+            select(Project.year, Project.owner_id, func.count(), *status_counts, *summed).group_by(
+                Project.year, Project.owner_id
+            ),
+        )
+    )

@@ -6,7 +6,9 @@ module only reads the failing rows and words each finding.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import json
+
+from sqlalchemy import ColumnElement, String, any_, bindparam, func, literal_column, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -38,16 +40,17 @@ def allocation_findings(
     if allocation_ids is not None:
         statement = statement.where(Allocation.id.in_(allocation_ids))
     findings = []
+    titled, over_parent, overcommitted = (
+        title_template(),
+        over_parent_template(),
+        overcommitted_template(),
+    )
     for allocation, org_name in session.execute(statement):
-        title = _("{org} {year} allocation {code}").format(
-            org=org_name, year=allocation.year, code=allocation.code
-        )
+        title = titled.format(org=org_name, year=allocation.year, code=allocation.code)
         amount, subs = allocation.amount_fen, allocation.sub_allocated_fen
         committed = allocation.drawn_fen + subs
         if subs > amount:
-            message = _(
-                "{title} {amount}: sub-allocations of {subs} ({count}) exceed it by {excess}"
-            ).format(
+            message = over_parent.format(
                 title=title,
                 amount=format_yuan(amount),
                 subs=format_yuan(subs),
@@ -65,9 +68,7 @@ def allocation_findings(
                 )
             )
         if committed > amount:
-            message = _(
-                "{title} {amount}: {committed} committed ({projects} projects, {subs} sub-allocations), over by {excess}"
-            ).format(
+            message = overcommitted.format(
                 title=title,
                 amount=format_yuan(amount),
                 committed=format_yuan(committed),
@@ -86,6 +87,44 @@ def allocation_findings(
                 )
             )
     return findings
+
+
+# Each template is looked up once per listing, then formatted per row (by the export too).
+def title_template() -> str:
+    """Return the wording of an allocation's title."""
+    return _("{org} {year} allocation {code}")
+
+
+def over_parent_template() -> str:
+    """Return the wording of sub-allocations beyond their parent."""
+    return _("{title} {amount}: sub-allocations of {subs} ({count}) exceed it by {excess}")
+
+
+def overcommitted_template() -> str:
+    """Return the wording of an over-committed allocation."""
+    return _(
+        "{title} {amount}: {committed} committed ({projects} projects, {subs} sub-allocations), over by {excess}"
+    )
+
+
+def overpaid_template() -> str:
+    """Return the wording of a funding line paid beyond what it draws."""
+    return _("{project} from {allocation}: {paid} paid against {drawn} drawn, over by {excess}")
+
+
+def gap_template() -> str:
+    """Return the wording of a funding gap."""
+    return _("{code}: funding {funded} leaves a gap of {gap} against the budget {budget}")
+
+
+def surplus_template() -> str:
+    """Return the wording of funding beyond the budget."""
+    return _("{code}: funding {funded} exceeds the budget {budget} by {surplus}")
+
+
+def outside_template() -> str:
+    """Return the wording of dates outside the project year."""
+    return _("{code}: the dates {dates} fall outside the project year {year}")
 
 
 def _finding(
@@ -108,15 +147,66 @@ def project_findings(
     if project_ids is not None:
         statement = statement.where(Project.id.in_(project_ids))
     failing = list(session.execute(statement).scalars())
-    overpaid = _overpaid_lines([p.id for p in failing], session)
+    return _project_messages(failing, _overpaid_lines([p.id for p in failing], session), policies)
+
+
+# The project columns a finding is worded from.
+_WORDED = (
+    "id", "code", "owner_id", "status", "budget_fen", "year", "start_date", "end_date",
+    *(f"drawn_l{level}_fen" for level in range(1, 6)), "partners_fen",
+)  # fmt: skip
+
+
+def in_list(session: Session, column: ColumnElement, values: list) -> ColumnElement[bool]:
+    """Return column IN values with every value in one parameter, so the statement is the same
+    (compiled and cached once) whatever their number: = ANY(array) on PostgreSQL, json_each on
+    SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    listed = func.json_each(bindparam(None, json.dumps(list(values)), type_=String))
+    return column.in_(select(literal_column("value")).select_from(listed))
+
+
+def touched_project_findings(
+    session: Session, policies: Policies, project_ids: list[int], chunk: int = 500
+) -> list[Finding]:
+    """Return project_findings(session, None, None, policies, ids) for each chunk of the sorted
+    ids in turn, from plain rows rather than ORM objects (what an import touched)."""
+    session.flush()
+    table = Project.__table__
+    statement = select(*(table.c[name] for name in _WORDED)).where(table.c.failing_checks > 0)
+    ids = sorted(project_ids)
+    findings: list[Finding] = []
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        failing = (
+            session.connection()
+            .execute(statement.where(in_list(session, table.c.id, part)).order_by(table.c.code))
+            .all()
+        )
+        overpaid = _overpaid_lines([row.id for row in failing], session)
+        findings += _project_messages(failing, overpaid, policies)
+    return findings
+
+
+def _project_messages(
+    failing: list, overpaid: dict[int, list[tuple[str, int, int]]], policies: Policies
+) -> list[Finding]:
+    """Word the findings of failing projects (ORM objects or rows with the same names)."""
     findings = []
+    overpaid_t, gap_t, surplus_t, outside_t = (
+        overpaid_template(),
+        gap_template(),
+        surplus_template(),
+        outside_template(),
+    )
     for project in failing:
         funded = project_funded(project)
         budget = project.budget_fen
         for allocation_code, drawn, paid in overpaid.get(project.id, []):
-            message = _(
-                "{project} from {allocation}: {paid} paid against {drawn} drawn, over by {excess}"
-            ).format(
+            message = overpaid_t.format(
                 project=project.code,
                 allocation=allocation_code,
                 paid=format_yuan(paid),
@@ -134,9 +224,7 @@ def project_findings(
                 )
             )
         if has_gap(project.status, budget, funded):
-            message = _(
-                "{code}: funding {funded} leaves a gap of {gap} against the budget {budget}"
-            ).format(
+            message = gap_t.format(
                 code=project.code,
                 funded=format_yuan(funded),
                 gap=format_yuan(budget - funded),
@@ -153,7 +241,7 @@ def project_findings(
                 )
             )
         if has_surplus(project.status, budget, funded):
-            message = _("{code}: funding {funded} exceeds the budget {budget} by {surplus}").format(
+            message = surplus_t.format(
                 code=project.code,
                 funded=format_yuan(funded),
                 budget=format_yuan(budget),
@@ -171,7 +259,7 @@ def project_findings(
             )
         outside = dates_outside(project.year, project.start_date, project.end_date)
         if outside:
-            message = _("{code}: the dates {dates} fall outside the project year {year}").format(
+            message = outside_t.format(
                 code=project.code,
                 dates=", ".join(d.isoformat() for d in outside),
                 year=project.year,

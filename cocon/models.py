@@ -78,6 +78,8 @@ class Org(SQLModel, table=True):
             " WHEN 4 THEN 9 ELSE 12 END",
             name="ck_org_code_length",
         ),
+        # Covers the rollup's read of the whole tree's shape, a much smaller scan than the table.
+        Index("ix_org_tree", "id", "parent_id", "level"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -298,12 +300,14 @@ class Allocation(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("amount_fen > 0", name="ck_allocation_amount"),
         CheckConstraint("year BETWEEN 2000 AND 2100", name="ck_allocation_year"),
+        # A subtree's allocations of a year: the year, then the subtree's org ids as a list.
+        Index("ix_allocation_year_org", "year", "org_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=40, unique=True)
     org_id: int = Field(foreign_key="org.id", index=True, ondelete="RESTRICT")
-    year: int = Field(index=True)
+    year: int
     amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     parent_id: int | None = Field(
         default=None, foreign_key="allocation.id", index=True, ondelete="RESTRICT"
@@ -352,3 +356,43 @@ class Payment(SQLModel, table=True):
     amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     voucher_no: str = Field(max_length=40, unique=True)
     note: str | None = Field(default=None, max_length=200)
+
+
+class OrgFigures(SQLModel, table=True):
+    """An org's own project figures for one year, summed over the projects it owns.
+
+    Kept by database triggers on project (migration 0003), so every write path keeps it exact;
+    the full-tree rollup reads about one row per org here instead of scanning every project.
+    """
+
+    __tablename__ = "org_figures"
+    # SQLite: the rows live in org order, read as stored for the whole tree, by key for a subtree.
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    org_id: int = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    projects: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    draft: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    submitted: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    approved: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    in_progress: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    completed: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cancelled: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    budget_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    drawn_l1_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    drawn_l2_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    drawn_l3_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    drawn_l4_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    drawn_l5_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    partners_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    failing_checks: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class DataRevision(SQLModel, table=True):
+    """A counter every writing transaction advances: kept pages are valid while it stays."""
+
+    __tablename__ = "data_revision"
+
+    id: int = Field(default=1, primary_key=True)
+    revision: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

@@ -1,20 +1,23 @@
 """Rollups: every org's figures over its subtree, for all nodes at once in a fixed number of queries.
 
-Each org's own figures come from two grouped scans (projects by owner, allocations by org) over
-the figures cocon.derived keeps on those rows; totals are summed bottom-up with numpy, level by
-level, in exact 64-bit integers.
+Each org's own project figures come from org_figures (about one row per org and year, kept by
+triggers on project), its allocation figures from one grouped scan of the allocations; totals are
+summed bottom-up with numpy, level by level, in exact 64-bit integers. The whole tree's shape is
+kept in memory per engine while its key (org count, highest id, move counter) stays the same.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
 import numpy as np
 from sqlalchemy import Connection, select
 from sqlmodel import Session
 
-from cocon.derived import GAP_STATUSES
+from cocon.derived import FIGURE_SUMS, GAP_STATUSES
 from cocon.models import Level, Org, Status
 from cocon.money import format_decimal
 from cocon.scope import within
@@ -39,7 +42,13 @@ COLUMNS = (
     "failing",
 )
 COL = {name: index for index, name in enumerate(COLUMNS)}
-PROJECT_COLUMNS = (*COLUMNS[: COL["paid"] + 1], "failing")
+# org_figures columns read by the rollup.
+FIGURE_COLUMNS = (*STATUSES, *FIGURE_SUMS)
+# The column of the figure arrays that each of FIGURE_COLUMNS adds to.
+FIGURE_TARGETS = tuple(
+    COL[name]
+    for name in (*STATUSES, "budget", "l1", "l2", "l3", "l4", "l5", "partners", "paid", "failing")
+)
 __all__ = [
     "GAP_STATUSES",
     "Figures",
@@ -133,94 +142,187 @@ class Rollup:
         return Figures.from_row(self.total[self.position(org_id)])
 
 
-def _fetch(connection: Connection, sql: str, params: dict) -> list[tuple]:
-    # The driver's own cursor: these scans return up to a row per org, so Row objects would cost.
+def _fetch(connection: Connection, columns: list[str], rest: str, params: dict) -> list[np.ndarray]:
+    """Return each column of SELECT columns rest as an int64 array."""
+    # Each column comes over as one comma-joined text that numpy parses in C: the driver makes
+    # a handful of Python objects instead of one int per value, which cost most of the time.
+    named = ", ".join(f"{column} AS c{i}" for i, column in enumerate(columns))
     if connection.dialect.name == "postgresql":
-        sql = sql.replace(":lo", "%(lo)s").replace(":hi", "%(hi)s").replace(":year", "%(year)s")
+        joined = [f"string_agg(CAST(c{i} AS TEXT), ',')" for i in range(len(columns))]
+        rest = rest.replace(":lo", "%(lo)s").replace(":hi", "%(hi)s").replace(":year", "%(year)s")
+    else:
+        joined = [f"group_concat(c{i})" for i in range(len(columns))]
+    sql = f"SELECT COUNT(*), {', '.join(joined)} FROM (SELECT {named} {rest}) AS q"
     cursor = connection.connection.driver_connection.cursor()
     try:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        count, *texts = cursor.fetchone()
     finally:
         cursor.close()
+    if not count:
+        return [np.zeros(0, dtype=np.int64) for _ in columns]
+    result = [np.fromstring(text, dtype=np.int64, sep=",") for text in texts]
+    if any(len(values) != count for values in result):
+        raise RuntimeError("rollup: the database sent a column numpy could not read")
+    return result
 
 
-def _as_array(rows: list[tuple], width: int) -> np.ndarray:
-    if not rows:
-        return np.zeros((0, width), dtype=np.int64)
-    return np.array(rows, dtype=np.int64).reshape(len(rows), width)
+def _add_rows(target: np.ndarray, rows: np.ndarray, column: int, values: np.ndarray) -> None:
+    """Add values into one column of target's rows, summing where a row comes more than once."""
+    if np.all(rows[1:] > rows[:-1]):
+        target[rows, column] += values
+    else:
+        np.add.at(target[:, column], rows, values)
 
 
-def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Return the row of each wanted id in the sorted ids, or -1 where it is not there."""
-    rows = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
-    if not len(ids):
-        return np.full(len(wanted), -1)
-    return np.where(ids[rows] == wanted, rows, -1)
+@dataclass(frozen=True)
+class _Tree:
+    """The shape of a tree in org-id order and the steps that sum it bottom-up."""
+
+    ids: np.ndarray
+    parents: np.ndarray
+    levels: np.ndarray
+    # Per level, deepest first: the child rows grouped by parent (a slice when they lie in one
+    # run, as a division import leaves them), where each parent's group starts, the parent rows.
+    steps: tuple[tuple[slice | np.ndarray, np.ndarray, np.ndarray], ...]
+
+    @classmethod
+    def build(cls, ids: np.ndarray, parent_ids: np.ndarray, levels: np.ndarray) -> _Tree:
+        """Plan the bottom-up sums of the orgs' (id, parent id, level) rows, sorted by id."""
+        parents = _positions(ids, parent_ids)
+        steps = []
+        for level in reversed(LEVELS[1:]):
+            children = np.nonzero((levels == level) & (parents >= 0))[0]
+            if not len(children):
+                continue
+            above = parents[children]
+            if np.any(above[1:] < above[:-1]):
+                order = np.argsort(above, kind="stable")
+                children, above = children[order], above[order]
+            starts = np.concatenate(([0], np.nonzero(above[1:] != above[:-1])[0] + 1))
+            run = children[-1] - children[0] + 1 == len(children) and bool(
+                np.all(children[1:] > children[:-1])
+            )
+            rows = slice(int(children[0]), int(children[-1]) + 1) if run else children
+            steps.append((rows, starts, above[starts]))
+        for array in (ids, parents, levels):
+            array.flags.writeable = False  # shared by every rollup while the shape is cached
+        return cls(ids, parents, levels, tuple(steps))
+
+    def sum_up(self, own: np.ndarray) -> np.ndarray:
+        """Return every org's subtree totals from the orgs' own figures."""
+        total = own.copy()
+        for children, starts, parents in self.steps:
+            total[parents] += np.add.reduceat(total[children], starts, axis=0)
+        return total
+
+
+# The whole tree's shape per connection pool, with the key it was read under.
+_TREES: WeakKeyDictionary[object, tuple[tuple, _Tree]] = WeakKeyDictionary()
+# The tree's key: org count, highest id and the counter that triggers advance on a move or delete
+# (migration 0003), which lives outside the tables.
+_TREE_KEY = ["COUNT(*)", "COALESCE(MAX(id), 0)", "{moves}"]
+_MOVES = {
+    "sqlite": "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'org_tree_moves'), 0)",
+    "postgresql": "(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM org_tree_version)",
+}
+_TREE_ROWS = ["id", "COALESCE(parent_id, 0)", "level"]
+
+
+def _whole_tree(connection: Connection) -> _Tree:
+    """Return the whole tree's shape, read again only when an org was added, moved or deleted."""
+    key_columns = [c.format(moves=_MOVES[connection.dialect.name]) for c in _TREE_KEY]
+    key = tuple(int(column[0]) for column in _fetch(connection, key_columns, "FROM org", {}))
+    cached = _TREES.get(connection.engine.pool)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    tree = _Tree.build(*_fetch(connection, _TREE_ROWS, "FROM org ORDER BY id", {}))
+    if _may_keep(connection, key):
+        _TREES[connection.engine.pool] = (key, tree)
+    return tree
+
+
+def _may_keep(connection: Connection, key: tuple) -> bool:
+    """Tell whether a shape read under key is the committed tree's, safe to keep for others."""
+    if connection.dialect.name != "sqlite":
+        # Ids come from sequences, which a rollback does not take back: a rolled-back org's
+        # count and id never come again, and the move counter is a sequence, never taken back.
+        return True
+    # SQLite hands a rolled-back id out again, so a shape holding orgs this transaction has not
+    # committed could meet its key again with other orgs: compare with what others see.
+    database = connection.engine.url.database
+    if database in (None, "", ":memory:"):
+        return False
+    try:
+        other = sqlite3.connect(database, timeout=0)
+        try:
+            key_sql = ", ".join(_TREE_KEY).format(moves=_MOVES["sqlite"])
+            return other.execute(f"SELECT {key_sql} FROM org").fetchone() == key
+        finally:
+            other.close()
+    except sqlite3.Error:
+        return False
+
+
+def forget_tree_shapes() -> None:
+    """Drop the tree shapes held in memory, so the next rollup reads the org table again."""
+    _TREES.clear()
 
 
 def compute_rollup(session: Session, root: Org | None = None, year: int | None = None) -> Rollup:
     """Compute every org's own and subtree figures under root (the whole tree without one)."""
     connection = session.connection()
     params: dict = {}
-    org_filter, owner_filter, year_filter = "", "", ""
+    scope, year_filter = "", ""
     if root is not None:
         params.update(lo=root.path, hi=root.path[:-1] + "0")
-        org_filter = "WHERE path >= :lo AND path < :hi"
-        owner_filter = " AND {column} IN (SELECT id FROM org WHERE path >= :lo AND path < :hi)"
+        scope = " AND {column} IN (SELECT id FROM org WHERE path >= :lo AND path < :hi)"
+        subtree = "FROM org WHERE path >= :lo AND path < :hi ORDER BY id"
+        tree = _Tree.build(*_fetch(connection, _TREE_ROWS, subtree, params))
+    else:
+        tree = _whole_tree(connection)
     if year is not None:
         params["year"] = year
         year_filter = " AND year = :year"
-    orgs = _as_array(
-        _fetch(
-            connection,
-            f"SELECT id, COALESCE(parent_id, 0), level FROM org {org_filter} ORDER BY id",
-            params,
-        ),
-        3,
-    )
-    ids, parent_ids, levels = orgs[:, 0], orgs[:, 1], orgs[:, 2]
-    status_sums = ", ".join(
-        f"CAST(SUM(CASE WHEN status = '{s}' THEN 1 ELSE 0 END) AS BIGINT)" for s in STATUSES
-    )
-    projects = _fetch(
-        connection,
-        f"""SELECT owner_id, COUNT(*), {status_sums}, CAST(SUM(budget_fen) AS BIGINT), CAST(SUM(drawn_l1_fen) AS BIGINT), CAST(SUM(drawn_l2_fen) AS BIGINT),
-            CAST(SUM(drawn_l3_fen) AS BIGINT), CAST(SUM(drawn_l4_fen) AS BIGINT), CAST(SUM(drawn_l5_fen) AS BIGINT), CAST(SUM(partners_fen) AS BIGINT), CAST(SUM(paid_fen) AS BIGINT),
-            CAST(SUM(failing_checks) AS BIGINT)
-            FROM project WHERE 1 = 1{year_filter}{owner_filter.format(column="owner_id")} GROUP BY owner_id""",
-        params,
-    )
-    allocations = _fetch(
-        connection,
-        f"""SELECT org_id, CAST(SUM(amount_fen - sub_allocated_fen) AS BIGINT), CAST(SUM(drawn_fen) AS BIGINT), CAST(SUM(failing_checks) AS BIGINT)
-            FROM allocation WHERE 1 = 1{year_filter}{owner_filter.format(column="org_id")} GROUP BY org_id""",
-        params,
-    )
+    ids = tree.ids
     own = np.zeros((len(ids), len(COLUMNS)), dtype=np.int64)
-    project_array = _as_array(projects, 1 + len(PROJECT_COLUMNS))
-    if len(project_array):
-        rows = np.searchsorted(ids, project_array[:, 0])
-        own[rows, : COL["paid"] + 1] = project_array[:, 1:-1]
-        own[rows, COL["failing"]] += project_array[:, -1]
-    allocation_array = _as_array(allocations, 4)
-    if len(allocation_array):
-        rows = np.searchsorted(ids, allocation_array[:, 0])
-        own[rows, COL["held"]] += allocation_array[:, 1]
-        own[rows, COL["drawn"]] += allocation_array[:, 2]
-        own[rows, COL["failing"]] += allocation_array[:, 3]
-    parents = np.searchsorted(ids, parent_ids)
-    parents[parents >= len(ids)] = 0
-    parents = (
-        np.where((len(ids) > 0) & (ids[parents] == parent_ids), parents, -1)
-        if len(ids)
-        else parents
+    # org_figures holds each org's own project figures per year, kept by triggers on project.
+    org_ids, *figures = _fetch(
+        connection,
+        ["org_id", *FIGURE_COLUMNS],
+        f"FROM org_figures WHERE 1 = 1{year_filter}{scope.format(column='org_id')} ORDER BY org_id",
+        params,
     )
-    total = own.copy()
-    for level in reversed(LEVELS[1:]):
-        rows = np.nonzero((levels == level) & (parents >= 0))[0]
-        np.add.at(total, parents[rows], total[rows])
-    return Rollup(ids=ids, parents=parents, levels=levels, own=own, total=total)
+    rows = np.searchsorted(ids, org_ids)
+    for column, values in zip(FIGURE_TARGETS, figures, strict=True):
+        _add_rows(own, rows, column, values)
+    own[:, COL["projects"]] = own[:, COL[STATUSES[0]] : COL[STATUSES[-1]] + 1].sum(axis=1)
+    org_ids, *allocations = _fetch(
+        connection,
+        [
+            "org_id",
+            "CAST(SUM(amount_fen - sub_allocated_fen) AS BIGINT)",
+            "CAST(SUM(drawn_fen) AS BIGINT)",
+            "CAST(SUM(failing_checks) AS BIGINT)",
+        ],
+        f"FROM allocation WHERE 1 = 1{year_filter}{scope.format(column='org_id')}"
+        " GROUP BY org_id ORDER BY org_id",
+        params,
+    )
+    rows = np.searchsorted(ids, org_ids)
+    for column, values in zip(("held", "drawn", "failing"), allocations, strict=True):
+        _add_rows(own, rows, COL[column], values)
+    return Rollup(
+        ids=ids, parents=tree.parents, levels=tree.levels, own=own, total=tree.sum_up(own)
+    )
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Return the row of each wanted id in the sorted ids, or -1 where it is not there."""
+    if not len(ids):
+        return np.full(len(wanted), -1)
+    rows = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+    return np.where(ids[rows] == wanted, rows, -1)
 
 
 @dataclass

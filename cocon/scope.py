@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, true
+from sqlalchemy import ColumnElement, Select, and_, select, true
+from sqlalchemy.orm import aliased
 
 from cocon.models import Allocation, Org, Project
 from cocon.orgs import subtree_condition
 
 
 def within(org_table, root: Org | None) -> ColumnElement[bool]:
-    """Select rows of org_table inside root's subtree (everything without a root)."""
-    return true() if root is None else subtree_condition(root.path, org_table.path)
+    """Select rows of org_table inside root's subtree (everything without a root).
+
+    org_table is usually joined to the rows that matter (a project's owner, an allocation's
+    holder). Besides the path range, the condition names the subtree's ids as a list: SQLite
+    carries that list across the join to the project's or allocation's org index, where the
+    path range alone lets it scan every project of the year (and PostgreSQL plans it well too).
+    """
+    if root is None:
+        return true()
+    subtree = aliased(Org)  # its own alias: a plain Org would be correlated with the outer query
+    ids = select(subtree.id).where(subtree_condition(root.path, subtree.path))
+    return and_(subtree_condition(root.path, org_table.path), org_table.id.in_(ids))
+
+
+def org_within(root: Org | None) -> ColumnElement[bool]:
+    """Select orgs inside root's subtree by their path alone (for listings of the orgs)."""
+    return true() if root is None else subtree_condition(root.path, Org.path)
 
 
 def project_scope(statement: Select, root: Org | None, year: int | None) -> Select:

@@ -20,6 +20,8 @@ class Settings:
     floating_share_threshold: Decimal = Decimal("0.30")
     check_policies: Mapping[str, str] = field(default_factory=dict)
     secret_key: str | None = None
+    # Keep rendered read pages until the next write (see cocon.web.pagecache).
+    page_cache: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,6 +43,9 @@ class Settings:
         for key, value in env.items():
             if key.startswith("COCON_CHECK_"):
                 policies[key.removeprefix("COCON_CHECK_").lower()] = value.strip().lower()
+        raw_cache = env.get("COCON_PAGE_CACHE", "1").strip().lower()
+        if raw_cache not in ("0", "1", "on", "off"):
+            raise ValueError(f"COCON_PAGE_CACHE must be 1 (on) or 0 (off), not {raw_cache!r}")
         from cocon.checks import Policies
 
         Policies(policies)  # refuses an unknown check or a policy other than block / warn
@@ -50,4 +55,5 @@ class Settings:
             floating_share_threshold=threshold,
             check_policies=policies,
             secret_key=env.get("COCON_SECRET_KEY") or None,
+            page_cache=raw_cache in ("1", "on"),
         )

@@ -511,3 +511,23 @@ def test_rollup_table_marks_failing_rows(tree):
     for name in ("米市巷街道", "胜利社区"):
         assert rows[name].startswith("  ")
         assert "failing" not in rows[name]
+
+
+@pytest.mark.parametrize(
+    ("org", "year", "column"), [(XIHU, "2023", "org"), (GONGSHU, "2024", "year")]
+)
+def test_allocation_in_use_keeps_org_and_year_on_import(
+    tree, database_url, tmp_path, org, year, column
+):
+    add_allocation(tree, GONGSHU, "200万", "GS-2023")
+    project = add_project(tree, GONGSHU, SHENGLI, budget="10万")
+    tree.ok("funding", "add", project, "GS-2023", "10万")
+    folder = tmp_path / "move"
+    folder.mkdir()
+    (folder / "allocations.csv").write_text(
+        f"code,org,year,amount\nGS-2023,{org},{year},200万\n", encoding="utf-8"
+    )
+    before = snapshot(database_url)
+    result = refused(tree, "import", str(folder))
+    assert "draw on GS-2023: its org and year stay as they are" in result.output + result.stderr
+    assert snapshot(database_url) == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from litestar import Litestar, Request
@@ -30,6 +30,7 @@ from cocon.settings import Settings
 from cocon.web.errors import EXCEPTION_HANDLERS
 from cocon.web.headers import SecurityHeadersMiddleware
 from cocon.web.i18n import LanguageMiddleware
+from cocon.web.pagecache import PageCache
 from cocon.web.pages import route_handlers
 from cocon.web.render import STATIC, make_environment
 
@@ -89,10 +90,14 @@ def prepare_database(settings: Settings, policies: Policies):
     return engine
 
 
-def provide_session(request: Request) -> Iterator[Session]:
+async def provide_session(request: Request) -> AsyncIterator[Session]:
     """Give the handler a session: reading for GET/HEAD, writing for the rest.
 
-    It commits when the handler returns and rolls back when it raises.
+    It commits when the handler returns and rolls back when it raises. The dependency is async
+    on purpose: Litestar runs a sync generator's clean-up on a worker thread, and when every
+    worker thread waits for a pooled connection, the connections waiting to be given back by
+    that clean-up never are (a deadlock under load). Opening a Session does no I/O; the commit
+    or rollback at the end is short.
     """
     engine = request.app.state.engine
     with db.session_scope(engine, write=request.method not in READ_METHODS) as session:
@@ -148,7 +153,13 @@ def create_app(settings: Settings) -> Litestar:
         template_config=TemplateConfig(
             instance=JinjaTemplateEngine.from_environment(make_environment())
         ),
-        state=State({"settings": settings, "policies": policies}),
+        state=State(
+            {
+                "settings": settings,
+                "policies": policies,
+                "page_cache": PageCache() if settings.page_cache else None,
+            }
+        ),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         openapi_config=None,

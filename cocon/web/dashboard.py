@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
-from litestar.response import Template
 from sqlmodel import Session
 
 from cocon.checks import Policies
@@ -12,6 +11,7 @@ from cocon.findings import failing_rows
 from cocon.orgs import breadcrumb
 from cocon.rollup import rollup_org
 from cocon.settings import Settings
+from cocon.web.pagecache import cached_page
 from cocon.web.queries import count_projects, large_units, recent_projects
 from cocon.web.scope import current_scope, selected_year
 
@@ -22,20 +22,23 @@ def dashboard(
     session: NamedDependency[Session],
     settings: NamedDependency[Settings],
     policies: NamedDependency[Policies],
-) -> Template:
+) -> Response:
     """Show the scope's failing checks, money, children, recent projects and large units."""
     scope = current_scope(request, session)
-    year, years = selected_year(request, session, scope)
-    context = {
-        "scope": scope,
-        "org": scope,
-        "year": year,
-        "years": years,
-        "trail": breadcrumb(session, scope),
-        "node": rollup_org(session, scope, year),
-        "findings": failing_rows(session, scope, year, policies),
-        "recent": recent_projects(session, scope, year),
-        "project_count": count_projects(session, scope, year),
-        "units": large_units(session, scope, settings.floating_share_threshold),
-    }
-    return Template("dashboard.html", context=context)
+
+    def build_context() -> dict:
+        year, years = selected_year(request, session, scope)
+        return {
+            "scope": scope,
+            "org": scope,
+            "year": year,
+            "years": years,
+            "trail": breadcrumb(session, scope),
+            "node": rollup_org(session, scope, year),
+            "findings": failing_rows(session, scope, year, policies),
+            "recent": recent_projects(session, scope, year),
+            "project_count": count_projects(session, scope, year),
+            "units": large_units(session, scope, settings.floating_share_threshold),
+        }
+
+    return cached_page(request, session, scope, "dashboard.html", build_context)

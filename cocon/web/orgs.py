@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
@@ -17,7 +17,8 @@ from cocon.profiles import get_profile, qualify
 from cocon.projects import list_projects
 from cocon.rollup import rollup_org
 from cocon.settings import Settings
-from cocon.web.queries import count_projects
+from cocon.web.pagecache import cached_page
+from cocon.web.queries import count_allocations, count_projects
 from cocon.web.scope import current_scope, org_in_scope, selected_year
 
 LIST_LIMIT = 50
@@ -43,31 +44,33 @@ def org_page(
     session: NamedDependency[Session],
     settings: NamedDependency[Settings],
     policies: NamedDependency[Policies],
-) -> Template:
+) -> Response:
     """Show an org of scope: breadcrumb, children with figures, projects, allocations, profile."""
     scope = current_scope(request, session)
     org = org_in_scope(session, code, scope)
-    year, years = selected_year(request, session, scope)
-    allocations = list_allocations(session, scope=org, year=year)
-    profile = get_profile(session, org) if org.level == Level.COMMUNITY else None
-    context = {
-        "scope": scope,
-        "org": org,
-        "year": year,
-        "years": years,
-        "trail": breadcrumb(session, org),
-        "node": rollup_org(session, org, year),
-        "findings": failing_rows(session, org, year, policies),
-        "projects": list_projects(session, scope=org, year=year, limit=LIST_LIMIT),
-        "project_count": count_projects(session, org, year),
-        "allocations": allocations[:LIST_LIMIT],
-        "allocation_count": len(allocations),
-        "profile": profile,
-        "qualification": (
-            qualify(profile, settings.floating_share_threshold)
-            if org.level == Level.COMMUNITY
-            else None
-        ),
-        "limit": LIST_LIMIT,
-    }
-    return Template("orgs/show.html", context=context)
+
+    def build_context() -> dict:
+        year, years = selected_year(request, session, scope)
+        profile = get_profile(session, org) if org.level == Level.COMMUNITY else None
+        return {
+            "scope": scope,
+            "org": org,
+            "year": year,
+            "years": years,
+            "trail": breadcrumb(session, org),
+            "node": rollup_org(session, org, year),
+            "findings": failing_rows(session, org, year, policies),
+            "projects": list_projects(session, scope=org, year=year, limit=LIST_LIMIT),
+            "project_count": count_projects(session, org, year),
+            "allocations": list_allocations(session, scope=org, year=year, limit=LIST_LIMIT),
+            "allocation_count": count_allocations(session, org, year),
+            "profile": profile,
+            "qualification": (
+                qualify(profile, settings.floating_share_threshold)
+                if org.level == Level.COMMUNITY
+                else None
+            ),
+            "limit": LIST_LIMIT,
+        }
+
+    return cached_page(request, session, scope, "orgs/show.html", build_context)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import Request, Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
@@ -34,6 +34,7 @@ from cocon.projects import (
     status_history,
 )
 from cocon.rollup import SOURCE_KEYS
+from cocon.web.pagecache import cached_page
 from cocon.web.queries import (
     SORT_KEYS,
     ProjectFilters,
@@ -129,37 +130,42 @@ def list_link(request: Request):
 
 
 @get("/projects", name="project_list", sync_to_thread=True)
-def project_list(request: Request, session: NamedDependency[Session]) -> Template:
+def project_list(request: Request, session: NamedDependency[Session]) -> Template | Response:
     """List the projects of scope, filtered, sorted and paged, with totals of the filtered set."""
     scope = current_scope(request, session)
     filters, page, errors = parse_filters(session, scope, request.query_params)
-    totals, rows = None, []
-    if not errors:
-        totals = project_totals(session, scope, filters)
-        page = min(page, max(1, -(-totals.count // PAGE_SIZE)))
-        offset = (page - 1) * PAGE_SIZE
-        rows = project_rows(session, scope, filters, limit=PAGE_SIZE, offset=offset)
-    export = urlencode(
-        {k: v for k in ("org", *FILTER_PARAMS) if (v := request.query_params.get(k))}
-    )
-    context = {
-        "scope": scope,
-        "filters": filters,
-        "raw": {k: request.query_params.get(k) or "" for k in FILTER_PARAMS},
-        "errors": errors,
-        "totals": totals,
-        "rows": rows,
-        "page": page,
-        "pages": max(1, -(-totals.count // PAGE_SIZE)) if totals else 1,
-        "page_size": PAGE_SIZE,
-        "link": list_link(request),
-        "export_url": f"/export?{export}" if export else "/export",
-        "years": years_with_data(session, scope),
-        "statuses": choices(Status),
-        "categories": choices(Category),
-        "levels": [(key, value, level_name(value)) for key, value in LEVEL_KEYS.items()],
-    }
-    return Template("projects/list.html", context=context, status_code=400 if errors else 200)
+
+    def build_context() -> dict:
+        totals, rows, shown = None, [], page
+        if not errors:
+            totals = project_totals(session, scope, filters)
+            shown = min(page, max(1, -(-totals.count // PAGE_SIZE)))
+            offset = (shown - 1) * PAGE_SIZE
+            rows = project_rows(session, scope, filters, limit=PAGE_SIZE, offset=offset)
+        export = urlencode(
+            {k: v for k in ("org", *FILTER_PARAMS) if (v := request.query_params.get(k))}
+        )
+        return {
+            "scope": scope,
+            "filters": filters,
+            "raw": {k: request.query_params.get(k) or "" for k in FILTER_PARAMS},
+            "errors": errors,
+            "totals": totals,
+            "rows": rows,
+            "page": shown,
+            "pages": max(1, -(-totals.count // PAGE_SIZE)) if totals else 1,
+            "page_size": PAGE_SIZE,
+            "link": list_link(request),
+            "export_url": f"/export?{export}" if export else "/export",
+            "years": years_with_data(session, scope),
+            "statuses": choices(Status),
+            "categories": choices(Category),
+            "levels": [(key, value, level_name(value)) for key, value in LEVEL_KEYS.items()],
+        }
+
+    if errors:
+        return Template("projects/list.html", context=build_context(), status_code=400)
+    return cached_page(request, session, scope, "projects/list.html", build_context)
 
 
 def beijing_time(moment: datetime) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from cocon.filters import ProjectFilters, project_conditions
 from cocon.models import (
     Allocation,
     CommunityProfile,
@@ -20,7 +21,7 @@ from cocon.models import (
     Project,
 )
 from cocon.profiles import Qualification, qualify
-from cocon.scope import allocation_scope, project_scope, within
+from cocon.scope import allocation_scope, org_within, project_scope, within
 
 
 def count_projects(session: Session, scope: Org, year: int | None) -> int:
@@ -101,21 +102,6 @@ def funded_column(project=Project):
 
 
 @dataclass(frozen=True)
-class ProjectFilters:
-    """What the project list is narrowed to (None or "" means no filter) and sorted by."""
-
-    year: int | None = None
-    status: str | None = None
-    category: str | None = None
-    level: int | None = None
-    under: Org | None = None
-    partner: str = ""
-    text: str = ""
-    sort: str = "code"
-    descending: bool = False
-
-
-@dataclass(frozen=True)
 class ProjectTotals:
     """Count and money of a whole filtered set of projects."""
 
@@ -126,39 +112,7 @@ class ProjectTotals:
 
 
 def _project_conditions(owner, scope: Org, filters: ProjectFilters) -> list:
-    conditions = [within(owner, scope)]
-    if filters.under is not None:
-        conditions.append(within(owner, filters.under))
-    if filters.year is not None:
-        conditions.append(Project.year == filters.year)
-    if filters.status:
-        conditions.append(Project.status == filters.status)
-    if filters.category:
-        conditions.append(Project.category == filters.category)
-    if filters.level is not None:
-        conditions.append(owner.level == filters.level)
-    if filters.text:
-        conditions.append(
-            or_(
-                Project.name.contains(filters.text, autoescape=True),
-                Project.code.contains(filters.text, autoescape=True),
-            )
-        )
-    if filters.partner:
-        conditions.append(
-            exists(
-                select(Contribution.id)
-                .join(Partner, Partner.id == Contribution.partner_id)
-                .where(
-                    Contribution.project_id == Project.id,
-                    or_(
-                        Partner.credit_code == filters.partner.upper(),
-                        Partner.name.contains(filters.partner, autoescape=True),
-                    ),
-                )
-            )
-        )
-    return conditions
+    return [within(owner, scope), *project_conditions(filters, owner)]
 
 
 def project_totals(session: Session, scope: Org, filters: ProjectFilters) -> ProjectTotals:
@@ -235,7 +189,7 @@ def orgs_in_scope(
     session: Session, scope: Org, *, level: int | None = None, limit: int = 1000
 ) -> list[Org]:
     """Return up to limit orgs of scope's subtree (of one level if given) in tree order."""
-    statement = select(Org).where(within(Org, scope)).order_by(Org.path).limit(limit)
+    statement = select(Org).where(org_within(scope)).order_by(Org.path).limit(limit)
     if level is not None:
         statement = statement.where(Org.level == level)
     return list(session.exec(statement).scalars())

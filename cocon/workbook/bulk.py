@@ -12,13 +12,16 @@ from sqlmodel import Session
 
 from cocon.derived import refresh_projects
 from cocon.errors import CoconError, Invalid, SourceProblem
+from cocon.findings import in_list
 from cocon.i18n import _
 from cocon.labels import parse_choice
 from cocon.models import Org, Project, Status, StatusChange
 from cocon.orgs import resolve_org
 from cocon.projects import FieldErrors, ProjectInput, clean_project, status_path
+from cocon.workbook.steps import in_scope, outside_scope
 
-CHUNK = 500
+CHUNK = 10_000  # codes looked up per statement (all in one parameter)
+BATCH = 5_000  # rows checked, then written, at a time
 STORED = (
     "code", "name", "category", "year", "start_date", "end_date", "budget_fen", "area_m2",
     "households_served", "description", "owner_id", "site_id", "site_level",
@@ -32,16 +35,30 @@ Locate = Callable[[object, Invalid], SourceProblem]
 
 
 class _Orgs:
-    """Resolve each distinct org text once per import."""
+    """Resolve each distinct org text once per import; refuse orgs outside the scope."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, scope: Org | None = None) -> None:
         self.session = session
+        self.scope = scope
         self.found: dict[str, Org | CoconError] = {}
+        self.checked: dict[tuple[str, str], Org | Invalid] = {}
 
     def get(self, text: object, field: str) -> Org:
         key = "" if text is None else str(text).strip()
         if not key:
             raise Invalid(_("This field is required"), field=field)
+        checked = self.checked.get((key, field))
+        if checked is None:
+            try:
+                checked = self._get(key, field)
+            except Invalid as error:
+                checked = error
+            self.checked[(key, field)] = checked
+        if isinstance(checked, Invalid):
+            raise Invalid(checked.message, field=field)
+        return checked
+
+    def _get(self, key: str, field: str) -> Org:
         if key not in self.found:
             try:
                 self.found[key] = resolve_org(self.session, key)
@@ -50,7 +67,7 @@ class _Orgs:
         found = self.found[key]
         if isinstance(found, CoconError):
             raise Invalid(found.message, field=field)
-        return found
+        return in_scope(found, self.scope, field)
 
 
 def _collect(errors: list[Invalid], parse: Callable, *args):
@@ -62,92 +79,144 @@ def _collect(errors: list[Invalid], parse: Callable, *args):
 
 
 def _existing(session: Session, codes: list[str]) -> dict[str, dict]:
+    """Return the stored projects with these codes by code, each with its owner's path."""
     columns = [Project.__table__.c[name] for name in ("id", "status", *STORED)]
     found = {}
     for start in range(0, len(codes), CHUNK):
         chunk = codes[start : start + CHUNK]
-        for row in session.connection().execute(select(*columns).where(Project.code.in_(chunk))):
+        statement = (
+            select(*columns, Org.path.label("owner_path"))
+            .join(Org, Org.id == Project.owner_id)
+            .where(in_list(session, Project.code, chunk))
+        )
+        for row in session.connection().execute(statement):
             found[row.code] = dict(row._mapping)
     return found
 
 
 def import_projects(
-    session: Session, rows: list, values_of: RowValues, locate: Locate
+    session: Session, rows: list, values_of: RowValues, locate: Locate, scope: Org | None = None
 ) -> tuple[dict[str, int], list[SourceProblem]]:
-    """Check and write every project row; return the counts and the problems (nothing written if any)."""
-    orgs = _Orgs(session)
-    parsed = []
-    problems: list[SourceProblem] = []
-    for row in rows:
-        values, errors = values_of(row)
-        parsed.append((row, values, errors))
-    codes = [str(v.get("code")).strip() for _r, v, _e in parsed if v.get("code") not in (None, "")]
-    existing = _existing(session, sorted(set(codes)))
-    seen: set[str] = set()
-    inserts, updates, history = [], [], []
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
-    for row, values, errors in parsed:
-        code = str(values.get("code") or "").strip()
-        try:
-            if not code and not errors:
-                raise Invalid(_("This field is required"), field="code")
-            if code in seen:
-                raise Invalid(
-                    _("The code {code} appears twice in the sheet").format(code=code), field="code"
+    """Check and write every project row; return the counts and the problems (nothing written if any).
+
+    With a scope, a row may only name owners and sites in it and only change projects owned in it.
+    The rows go through a batch at a time, each written as soon as it is checked (inside a
+    savepoint, rolled back if any row of the sheet fails), so memory does not grow with the rows.
+    """
+    checker = _Checker(session, scope, locate)
+    savepoint = session.begin_nested()
+    try:
+        for start in range(0, len(rows), BATCH):
+            parsed = [(row, *values_of(row)) for row in rows[start : start + BATCH]]
+            inserts, updates, history = checker.check(parsed)
+            del parsed
+            if not checker.problems:
+                _write(session, inserts, updates, history)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if checker.problems:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+    return checker.counts, checker.problems
+
+
+class _Checker:
+    """Check project rows batch by batch, remembering the codes seen in earlier batches."""
+
+    def __init__(self, session: Session, scope: Org | None, locate: Locate) -> None:
+        self.session = session
+        self.scope = scope
+        self.locate = locate
+        self.orgs = _Orgs(session, scope)
+        self.seen: set[str] = set()
+        self.problems: list[SourceProblem] = []
+        self.counts = {"created": 0, "updated": 0, "unchanged": 0}
+
+    def check(self, parsed: list) -> tuple[list[dict], list[dict], list]:
+        """Check one batch of (row, values, errors); return what to insert, update and log."""
+        session, scope, locate, orgs, seen = (
+            self.session,
+            self.scope,
+            self.locate,
+            self.orgs,
+            self.seen,
+        )
+        problems, counts = self.problems, self.counts
+        codes = {
+            str(v.get("code")).strip() for _r, v, _e in parsed if v.get("code") not in (None, "")
+        }
+        existing = _existing(session, sorted(codes - seen))
+        inserts, updates, history = [], [], []
+        for row, values, errors in parsed:
+            code = str(values.get("code") or "").strip()
+            try:
+                if not code and not errors:
+                    raise Invalid(_("This field is required"), field="code")
+                if code in seen:
+                    raise Invalid(
+                        _("The code {code} appears twice in the sheet").format(code=code),
+                        field="code",
+                    )
+                seen.add(code)
+                found: list[Invalid] = list(errors)
+                failed = {e.field for e in errors}
+                owner = (
+                    _collect(found, orgs.get, values.get("owner"), "owner")
+                    if "owner" not in failed
+                    else None
                 )
-            seen.add(code)
-            found: list[Invalid] = list(errors)
-            failed = {e.field for e in errors}
-            owner = (
-                _collect(found, orgs.get, values.get("owner"), "owner")
-                if "owner" not in failed
-                else None
-            )
-            site = (
-                _collect(found, orgs.get, values.get("site"), "site")
-                if "site" not in failed
-                else None
-            )
-            current = existing.get(code)
-            # A blank status keeps an existing project where it is; a new one starts as a draft.
-            blank_status = current["status"] if current else Status.DRAFT
-            target = _collect(
-                found, parse_choice, Status, values.get("status") or blank_status, "status"
-            )
-            data = ProjectInput(owner=owner, site=site, **{key: values.get(key) for key in _FIELDS})
-            try:
-                clean = clean_project(data, code_holder=None, project_id=None)
+                site = (
+                    _collect(found, orgs.get, values.get("site"), "site")
+                    if "site" not in failed
+                    else None
+                )
+                current = existing.get(code)
+                if (
+                    scope is not None
+                    and current
+                    and not current["owner_path"].startswith(scope.path)
+                ):
+                    raise outside_scope(_("The project {code}").format(code=code), scope, "code")
+                # A blank status keeps an existing project where it is; a new one starts as a draft.
+                blank_status = current["status"] if current else Status.DRAFT
+                target = _collect(
+                    found, parse_choice, Status, values.get("status") or blank_status, "status"
+                )
+                data = ProjectInput(
+                    owner=owner, site=site, **{key: values.get(key) for key in _FIELDS}
+                )
+                try:
+                    clean = clean_project(data, code_holder=None, project_id=None)
+                except FieldErrors as error:
+                    reported = {e.field for e in found} | failed
+                    found += [e for e in error.errors if e.field not in reported]
+                if found:
+                    raise FieldErrors(found)
+                target = Status(target)
+                start_status = Status(current["status"]) if current else Status.DRAFT
+                try:
+                    steps = status_path(start_status, target)
+                except CoconError as error:
+                    raise Invalid(error.message, field="status") from None
             except FieldErrors as error:
-                reported = {e.field for e in found} | failed
-                found += [e for e in error.errors if e.field not in reported]
-            if found:
-                raise FieldErrors(found)
-            target = Status(target)
-            start_status = Status(current["status"]) if current else Status.DRAFT
-            try:
-                steps = status_path(start_status, target)
-            except CoconError as error:
-                raise Invalid(error.message, field="status") from None
-        except FieldErrors as error:
-            problems += [locate(row, e) for e in error.errors]
-            continue
-        except Invalid as error:
-            problems.append(locate(row, error))
-            continue
-        if current is None:
-            inserts.append({**clean, "status": target.value})
-            history.append((code, [None, Status.DRAFT, *steps]))
-            counts["created"] += 1
-        elif all(current[key] == clean[key] for key in STORED if key in clean) and not steps:
-            counts["unchanged"] += 1
-        else:
-            updates.append({**clean, "pid": current["id"], "status": target.value})
-            history.append((code, [start_status, *steps]))
-            counts["updated"] += 1
-    if problems:
-        return counts, problems
-    _write(session, inserts, updates, history)
-    return counts, problems
+                problems += [locate(row, e) for e in error.errors]
+                continue
+            except Invalid as error:
+                problems.append(locate(row, error))
+                continue
+            if current is None:
+                inserts.append({**clean, "status": target.value})
+                history.append((code, [None, Status.DRAFT, *steps]))
+                counts["created"] += 1
+            elif all(current[key] == clean[key] for key in STORED if key in clean) and not steps:
+                counts["unchanged"] += 1
+            else:
+                updates.append({**clean, "pid": current["id"], "status": target.value})
+                history.append((code, [start_status, *steps]))
+                counts["updated"] += 1
+        return inserts, updates, history
 
 
 def _write(session: Session, inserts: list[dict], updates: list[dict], history: list) -> None:
@@ -190,7 +259,7 @@ def _ids(session: Session, codes: list[str]) -> dict[str, int]:
         ids.update(
             (code, project_id)
             for project_id, code in session.connection().execute(
-                select(Project.id, Project.code).where(Project.code.in_(chunk))
+                select(Project.id, Project.code).where(in_list(session, Project.code, chunk))
             )
         )
     return ids

@@ -54,6 +54,11 @@ class Sheet:
     natural_key: tuple[str, ...]
     description: str = ""
     extra_titles: tuple[str, ...] = field(default=())
+    by_key: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The columns by key, for reading rows cell by cell without a search.
+        object.__setattr__(self, "by_key", {c.key: c for c in self.columns})
 
     def title(self, language: str | None = None) -> str:
         """Return the sheet name in language (the current one by default)."""
@@ -61,7 +66,7 @@ class Sheet:
 
     def column(self, key: str) -> Column:
         """Return the column with key."""
-        return next(c for c in self.columns if c.key == key)
+        return self.by_key[key]
 
 
 # Columns that name a row of another sheet, the same wherever they appear.

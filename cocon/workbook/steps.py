@@ -20,8 +20,8 @@ from cocon.creditcode import normalize_credit_code
 from cocon.errors import CoconError, Invalid, NotFound
 from cocon.i18n import _
 from cocon.labels import parse_choice
-from cocon.models import Allocation, Contribution, ContributionKind, Payment, Project
-from cocon.orgs import resolve_org
+from cocon.models import Allocation, Contribution, ContributionKind, Org, Payment, Project
+from cocon.orgs import is_within, resolve_org
 from cocon.partners import find_partner, get_partner, save_partner
 from cocon.profiles import get_profile, parse_count, parse_unit_type, set_profile
 from cocon.projects import (
@@ -32,7 +32,7 @@ from cocon.projects import (
 
 Row = dict[str, object]
 Change = tuple[dict | None, SQLModel]
-Step = Callable[[Session, Policies, Row], Change]
+Step = Callable[[Session, Policies, Row, Org | None], Change]
 
 
 def snapshot(row: SQLModel | None) -> dict | None:
@@ -74,13 +74,52 @@ def _key(row: Row, column: str) -> str:
     return value
 
 
-def _org(session: Session, row: Row, column: str):
-    return _field(column, resolve_org, session, _key(row, column))
+def outside_scope(what: str, scope: Org, column: str) -> Invalid:
+    """Return the error of a row that names something outside the scope of the import."""
+    return Invalid(
+        _("{what} lies outside {scope}, the part of the tree you work in").format(
+            what=what, scope=scope.name
+        ),
+        field=column,
+    )
 
 
-def profile_step(session: Session, policies: Policies, row: Row) -> Change:
+def in_scope(org: Org, scope: Org | None, column: str) -> Org:
+    """Return org if it lies in scope (anywhere without a scope); refuse it on column if not."""
+    if not is_within(org, scope):
+        raise outside_scope(f"{org.name} ({org.code})", scope, column)
+    return org
+
+
+def _org(session: Session, row: Row, column: str, scope: Org | None) -> Org:
+    return in_scope(_field(column, resolve_org, session, _key(row, column)), scope, column)
+
+
+def _project(session: Session, row: Row, scope: Org | None) -> Project:
+    project = _field("project", get_project, session, _key(row, "project"))
+    if not is_within(session.get(Org, project.owner_id), scope):
+        raise outside_scope(_("The project {code}").format(code=project.code), scope, "project")
+    return project
+
+
+def _own_allocation(
+    session: Session, allocation: Allocation | None, scope: Org | None, column: str
+) -> Allocation | None:
+    """Return allocation if it is held in scope (or is None); refuse it on column if not."""
+    if allocation is not None and not is_within(session.get(Org, allocation.org_id), scope):
+        raise outside_scope(_("The allocation {code}").format(code=allocation.code), scope, column)
+    return allocation
+
+
+def _allocation(session: Session, code: str, scope: Org | None, column: str) -> Allocation:
+    return _own_allocation(session, _field(column, get_allocation, session, code), scope, column)
+
+
+def profile_step(
+    session: Session, policies: Policies, row: Row, scope: Org | None = None
+) -> Change:
     """Create or update a community profile."""
-    org = _org(session, row, "code")
+    org = _org(session, row, "code", scope)
     existing = get_profile(session, org)
     before = snapshot(existing)
     errors: list[Invalid] = []
@@ -95,8 +134,10 @@ def profile_step(session: Session, policies: Policies, row: Row) -> Change:
     return before, profile
 
 
-def partner_step(session: Session, policies: Policies, row: Row) -> Change:
-    """Create or update a partner unit by its credit code."""
+def partner_step(
+    session: Session, policies: Policies, row: Row, scope: Org | None = None
+) -> Change:
+    """Create or update a partner unit by its credit code (partners belong to no org: any scope)."""
     existing = find_partner(session, normalize_credit_code(_key(row, "credit_code")))
     before = snapshot(existing)
     return before, save_partner(
@@ -110,18 +151,20 @@ def partner_step(session: Session, policies: Policies, row: Row) -> Change:
     )
 
 
-def allocation_step(session: Session, policies: Policies, row: Row) -> Change:
+def allocation_step(
+    session: Session, policies: Policies, row: Row, scope: Org | None = None
+) -> Change:
     """Create or update an allocation by its code."""
-    existing = find_allocation(session, _key(row, "code"))
+    existing = _own_allocation(session, find_allocation(session, _key(row, "code")), scope, "code")
     before = snapshot(existing)
     parent_code = _text(row, "parent")
-    parent = _field("parent", get_allocation, session, parent_code) if parent_code else None
+    parent = _allocation(session, parent_code, scope, "parent") if parent_code else None
     saved = _field(
         "amount",
         save_allocation,
         session,
         policies,
-        org=_org(session, row, "org"),
+        org=_org(session, row, "org", scope),
         year=row.get("year"),
         amount=row.get("amount"),
         code=_text(row, "code"),
@@ -132,9 +175,11 @@ def allocation_step(session: Session, policies: Policies, row: Row) -> Change:
     return before, saved.row
 
 
-def contribution_step(session: Session, policies: Policies, row: Row) -> Change:
+def contribution_step(
+    session: Session, policies: Policies, row: Row, scope: Org | None = None
+) -> Change:
     """Create or update what a partner puts into a project."""
-    project = _field("project", get_project, session, _key(row, "project"))
+    project = _project(session, row, scope)
     partner = _field("partner", get_partner, session, _key(row, "partner"))
     kind = _field(
         "kind", parse_choice, ContributionKind, _text(row, "kind") or ContributionKind.CASH, "kind"
@@ -157,14 +202,16 @@ def contribution_step(session: Session, policies: Policies, row: Row) -> Change:
     )
 
 
-def _line_ends(session: Session, row: Row) -> tuple[Project, Allocation]:
-    project = _field("project", get_project, session, _key(row, "project"))
-    return project, _field("allocation", get_allocation, session, _key(row, "allocation"))
+def _line_ends(session: Session, row: Row, scope: Org | None) -> tuple[Project, Allocation]:
+    project = _project(session, row, scope)
+    return project, _allocation(session, _key(row, "allocation"), scope, "allocation")
 
 
-def funding_step(session: Session, policies: Policies, row: Row) -> Change:
+def funding_step(
+    session: Session, policies: Policies, row: Row, scope: Org | None = None
+) -> Change:
     """Create or update what a project draws from an allocation."""
-    project, allocation = _line_ends(session, row)
+    project, allocation = _line_ends(session, row, scope)
     try:
         before = snapshot(get_funding_line(session, project, allocation))
     except NotFound:
@@ -174,9 +221,11 @@ def funding_step(session: Session, policies: Policies, row: Row) -> Change:
     ).row
 
 
-def payment_step(session: Session, policies: Policies, row: Row) -> Change:
+def payment_step(
+    session: Session, policies: Policies, row: Row, scope: Org | None = None
+) -> Change:
     """Create or update a payment by its voucher number."""
-    project, allocation = _line_ends(session, row)
+    project, allocation = _line_ends(session, row, scope)
     line = _field("allocation", get_funding_line, session, project, allocation)
     statement = select(Payment).where(Payment.voucher_no == _key(row, "voucher_no"))
     before = snapshot(session.exec(statement).scalars().first())

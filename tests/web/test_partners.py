@@ -1,138 +1,14 @@
 """Partner pages: the list and search, one partner's contributions within scope, the forms;
-CSRF on every form; and the fixtures the page tests that write share (test_projects.py too).
-
-Reading tests share the demo database (`client`); every test that posts gets a database of
-its own (`fresh_client`): a copy of a demo database loaded once per backend, so no write leaks
-into the shared one and no test pays for loading the demo again.
-"""
+CSRF on every form (`client` reads the shared demo, `fresh_client` writes to a copy)."""
 
 from __future__ import annotations
 
 import re
-import shutil
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from litestar.testing import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from cocon import db
 from cocon.creditcode import credit_code_check_char
-from cocon.demo import load_demo
 from cocon.partners import find_partner
-from cocon.settings import Settings
-from cocon.web import create_app
-
-_TEMPLATES: dict[str, object] = {}
-
-# --- fixtures and helpers -------------------------------------------------------------------
-
-
-def _load_demo(url: str) -> None:
-    engine = db.make_engine(url)
-    try:
-        with db.session_scope(engine, write=True) as session:
-            load_demo(session)
-        if db.is_sqlite(engine):
-            with engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        engine.dispose()
-
-
-def _build_template(request: pytest.FixtureRequest, kind: str, folder: Path) -> object:
-    if kind == "sqlite":
-        path = folder / "demo.db"
-        shutil.copy(request.getfixturevalue("_sqlite_template"), path)
-        _load_demo(f"sqlite:///{path}")
-        return path
-    template = request.getfixturevalue("_postgres_template")
-    if template is None:
-        return None
-    admin_url, empty_template = template
-    name = f"cocon_webw_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{empty_template}"'))
-    _load_demo(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    request.config.add_cleanup(drop)
-    return admin_url, name
-
-
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def writable_demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Return a demo database of each kind that no app opens, to copy for each writing test."""
-    if request.param not in _TEMPLATES:  # built once even when another module imports this
-        folder = tmp_path_factory.mktemp("writable")
-        _TEMPLATES[request.param] = _build_template(request, request.param, folder)
-    template = _TEMPLATES[request.param]
-    if template is None:
-        pytest.skip("no PostgreSQL server answers (set COCON_TEST_POSTGRES_URL)")
-    return request.param, template
-
-
-@pytest.fixture
-def fresh_url(writable_demo, tmp_path: Path) -> Iterator[str]:
-    """Yield the URL of a fresh copy of the demo database for one test."""
-    kind, template = writable_demo
-    if kind == "sqlite":
-        path = tmp_path / "demo.db"
-        shutil.copy(template, path)
-        yield f"sqlite:///{path}"
-        return
-    admin_url, template_name = template
-    name = f"{template_name}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
-    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@pytest.fixture(scope="module")
-def reader(demo_database_url: str) -> Iterator[TestClient]:
-    """Yield one started app per module and backend on the shared, read-only demo database."""
-    with TestClient(app=create_app(Settings(database_url=demo_database_url))) as client:
-        yield client
-
-
-@pytest.fixture
-def client(reader: TestClient) -> TestClient:
-    """Return the module's reading client with no cookies left from an earlier test."""
-    reader.cookies.clear()
-    return reader
-
-
-@pytest.fixture
-def fresh_client(fresh_url: str) -> Iterator[TestClient]:
-    """Yield a client of a started app on its own copy of the demo; it keeps cookies."""
-    with TestClient(app=create_app(Settings(database_url=fresh_url))) as client:
-        yield client
-
-
-def csrf_token(client: TestClient, path: str) -> str:
-    """GET a page with a form and return its CSRF token (the client keeps the cookie)."""
-    response = client.get(path)
-    assert response.status_code == 200, response.text
-    return re.search(r'name="_csrf_token" value="([^"]+)"', response.text)[1]
-
-
-def field_error(html: str, field: str) -> str:
-    """Return the error shown beside a form field ('' when none)."""
-    found = re.search(rf'<p class="field-error" id="f-{field}-error">([^<]*)</p>', html)
-    return found[1] if found else ""
-
+from tests.web.forms import csrf_token, field_error
 
 YUNHE = "91330105MA2GL3K724"  # 杭州运河文体发展有限公司: GS-2023-001, -011 and -030
 NEW_CODE = "91330105MA2ABCDE1" + credit_code_check_char("91330105MA2ABCDE1")

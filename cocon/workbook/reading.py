@@ -1,0 +1,411 @@
+"""Read an import source (a workbook, or a folder of CSV files) into rows keyed by column.
+
+Rows keep their values plain, in the order of the sheet's mapped columns; a cell (value, row,
+column, formula or not) is only made for the few rows that need one, e.g. to name a problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from io import BytesIO
+from operator import itemgetter
+from pathlib import Path
+
+from openpyxl.utils import get_column_letter
+
+from cocon.errors import Invalid, SourceProblem
+from cocon.i18n import _, use_language
+from cocon.labels import label
+from cocon.workbook.schema import Column, Kind, Sheet, column_for_header, fold, sheet_for_title
+
+HEADER_SEARCH_ROWS = 10
+# Units of money other than the yuan that a header may name, e.g. 金额（万元）, Amount (10k yuan).
+_OTHER_UNIT = re.compile(r"[百千万亿]|thousand|million|billion|10k")
+# Formulas of a sheet by row, then by column (1-based): {line: {column: formula text}}.
+Formulas = dict[int, dict[int, str]]
+_NO_FORMULAS: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """A value read from a source, with where it stands (row and column, 1-based)."""
+
+    value: object
+    line: int
+    column: int
+    is_formula: bool = False
+
+    @property
+    def coordinate(self) -> str:
+        """Return the cell reference, e.g. F12."""
+        return f"{get_column_letter(self.column)}{self.line}"
+
+
+class SourceRow:
+    """One data row of a sheet: its values by key, plainly, and which of them are formulas."""
+
+    __slots__ = ("columns", "formulas", "keys", "line", "values")
+
+    def __init__(
+        self,
+        line: int,
+        keys: tuple[str, ...],
+        columns: tuple[int, ...],
+        values: tuple,
+        formulas: frozenset[str] = _NO_FORMULAS,
+    ) -> None:
+        self.line = line
+        self.keys = keys  # shared by the rows of a sheet
+        self.columns = columns  # 1-based, shared too
+        self.values = values
+        self.formulas = formulas
+
+    @property
+    def cells(self) -> dict[str, Cell]:
+        """Return the row's cells by key (made on demand)."""
+        return {
+            key: Cell(value, self.line, column, key in self.formulas)
+            for key, column, value in zip(self.keys, self.columns, self.values, strict=True)
+        }
+
+
+@dataclass
+class SourceSheet:
+    """One sheet of a source, its header mapped onto the schema's columns."""
+
+    sheet: Sheet
+    title: str
+    header_line: int
+    headers: dict[str, str]
+    ignored: list[str]
+    rows: list[SourceRow] = field(default_factory=list)
+    example_skipped: bool = False
+
+
+def locate_header(
+    sheet: Sheet, rows: list[tuple[int, list]]
+) -> tuple[int, dict[int, Column]] | None:
+    """Find the header among the first rows: the one naming the most of the sheet's columns."""
+    best: tuple[int, dict[int, Column]] | None = None
+    for line, values in rows[:HEADER_SEARCH_ROWS]:
+        mapping = {}
+        for index, value in enumerate(values):
+            column = column_for_header(sheet, value)
+            if (
+                column is not None
+                and column.kind is Kind.AMOUNT
+                and _OTHER_UNIT.search(fold(value))
+            ):
+                # 预算金额（万元） names the budget, but its figures are not yuan: leave it
+                # unread rather than take 12.5 for ¥12.50.
+                continue
+            if column is not None and column not in mapping.values():
+                mapping[index] = column
+        if mapping and (best is None or len(mapping) > len(best[1])):
+            best = (line, mapping)
+    return best
+
+
+def build_sheet(
+    sheet: Sheet,
+    title: str,
+    rows: Iterable[tuple[int, list]],
+    problems: list[SourceProblem],
+    formulas: Formulas | None = None,
+) -> SourceSheet | None:
+    """Map a sheet's header and collect its data rows; report a sheet without a usable header.
+
+    rows are (line, values) in order; formulas names the cells that hold one (their value
+    becomes the formula's text, and reading them as a value is refused).
+    """
+    formulas = formulas or {}
+    rows = iter(rows)
+    head = [_with_formulas(line, values, formulas) for line, values in _take(rows)]
+    found = locate_header(sheet, head)
+    if found is None:
+        problems.append(
+            SourceProblem(
+                title,
+                None,
+                None,
+                _("no header row found: expected columns such as {headers}").format(
+                    headers=", ".join(c.zh for c in sheet.columns[:4])
+                ),
+            )
+        )
+        return None
+    header_line, mapping = found
+    header_values = next(values for line, values in head if line == header_line)
+    missing = [c for c in sheet.columns if c.required and c not in mapping.values()]
+    for column in missing:
+        problems.append(
+            SourceProblem(
+                title,
+                header_line,
+                column.header(),
+                _("the required column {header} is missing").format(header=column.header()),
+            )
+        )
+    if missing:
+        return None
+    ignored = [
+        str(value).strip()
+        for index, value in enumerate(header_values)
+        if index not in mapping and value not in (None, "")
+    ]
+    source = SourceSheet(
+        sheet,
+        title,
+        header_line,
+        {c.key: str(header_values[i]).strip() for i, c in mapping.items()},
+        ignored,
+    )
+    indices = tuple(mapping)
+    keys = tuple(column.key for column in mapping.values())
+    columns = tuple(index + 1 for index in indices)
+    width = max(indices) + 1
+    pick = itemgetter(*indices) if len(indices) > 1 else lambda values: (values[indices[0]],)
+    for line, values in _chain(head, rows):
+        if line <= header_line:
+            continue
+        in_formulas = formulas.get(line)
+        if in_formulas:
+            line, values = _with_formulas(line, values, formulas)
+        if is_totals_row(values, in_formulas):
+            continue
+        if len(values) >= width:
+            row = SourceRow(line, keys, columns, pick(values))
+        else:  # a short line of a CSV file: only the cells it has
+            kept = [n for n, index in enumerate(indices) if index < len(values)]
+            row = SourceRow(
+                line,
+                tuple(keys[n] for n in kept),
+                tuple(columns[n] for n in kept),
+                tuple(values[indices[n]] for n in kept),
+            )
+        if all(_blank(value) for value in row.values):
+            continue
+        if in_formulas:
+            row.formulas = frozenset(
+                key
+                for key, column in zip(row.keys, row.columns, strict=True)
+                if column in in_formulas
+            )
+        if is_example_row(sheet, row):
+            source.example_skipped = True
+            continue
+        source.rows.append(row)
+    return source
+
+
+def _take(rows: Iterator[tuple[int, list]]) -> list[tuple[int, list]]:
+    head = []
+    for item in rows:
+        head.append(item)
+        if len(head) == HEADER_SEARCH_ROWS:
+            break
+    return head
+
+
+def _chain(head: list, rows: Iterator) -> Iterator:
+    yield from head
+    yield from rows
+
+
+def _with_formulas(line: int, values: list, formulas: Formulas) -> tuple[int, list]:
+    """Show each formula cell of a row as its formula text."""
+    in_line = formulas.get(line)
+    if not in_line:
+        return line, values
+    values = list(values)
+    for column, formula in in_line.items():
+        if column <= len(values):
+            values[column - 1] = "=" + formula
+    return line, values
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def is_example_row(sheet: Sheet, row: SourceRow) -> bool:
+    """Tell whether a row is the template's example row, left as it was."""
+    first = sheet.columns[0]
+    if first.example not in (None, "") and first.key in row.keys:
+        # Most rows differ from the example in their first column: tell them without the rest.
+        value = row.values[row.keys.index(first.key)]
+        text = value.strip() if isinstance(value, str) else ""
+        if text and text != str(first.example) and first.choices is None:
+            return False
+    values = dict(zip(row.keys, row.values, strict=True))
+    for column in sheet.columns:
+        try:
+            value = (
+                read_value(column, values[column.key], column.key in row.formulas)
+                if column.key in values
+                else None
+            )
+        except Invalid:
+            return False
+        if isinstance(value, (datetime, date)):
+            value = value.strftime("%Y-%m-%d")
+        shown = "" if value is None else str(value).strip()
+        expected = column.example
+        if expected in (None, ""):
+            if shown:
+                return False
+            continue
+        forms = {str(expected)}
+        if column.choices is not None:
+            for language in ("zh_CN", "en"):
+                with use_language(language):
+                    forms.add(label(column.choices, str(expected)))
+        if shown not in forms:
+            return False
+    return True
+
+
+def is_totals_row(values: list, formulas: dict[int, str] | None = None) -> bool:
+    """Tell an export's totals row: 合计 / Total in its first cell, then only formulas or blanks."""
+    from cocon.workbook.exporter import is_totals_row as labelled_total
+
+    if not labelled_total(values):
+        return False
+    formulas = formulas or {}
+    return all(
+        column in formulas or _blank(value) for column, value in enumerate(values[1:], start=2)
+    )
+
+
+def read_xlsx(
+    path: Path, name: str | None = None
+) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
+    """Read every recognised sheet of a workbook that passed the safety checks.
+
+    name is what the messages call the file (default: its name on disk).
+
+    The values are read by calamine (fast, Rust); the safety scan already named every formula
+    cell, so a formula is still refused wherever a value is expected.
+    """
+    from python_calamine import CalamineWorkbook
+
+    from cocon.workbook.safety import MAX_COLUMNS, MAX_ROWS, check_upload
+
+    data, formulas = check_upload(path, name=name)
+    try:
+        workbook = CalamineWorkbook.from_filelike(BytesIO(data))
+    except Exception as exc:
+        raise Invalid(
+            _(
+                "{name} could not be read as an Excel workbook: open it in Excel and save it again as .xlsx"
+            ).format(name=name or path.name)
+        ) from exc
+    del data
+    sheets, ignored, problems = [], [], []
+    for title in workbook.sheet_names:
+        sheet = sheet_for_title(title)
+        if sheet is None:
+            ignored.append(title)
+            continue
+        try:
+            values = workbook.get_sheet_by_name(title).to_python(skip_empty_area=False)
+        except Exception as exc:
+            raise Invalid(
+                _("sheet {sheet} is damaged and cannot be read").format(sheet=title)
+            ) from exc
+        if len(values) > MAX_ROWS or (values and len(values[0]) > MAX_COLUMNS):
+            raise Invalid(
+                _("sheet {sheet} has more than {rows} rows or {columns} columns").format(
+                    sheet=title, rows=MAX_ROWS, columns=MAX_COLUMNS
+                )
+            )
+        source = build_sheet(
+            sheet, title, _filled(values), problems, _by_line(formulas.get(title, {}))
+        )
+        if source is not None:
+            sheets.append(source)
+    return sheets, ignored, problems
+
+
+def _filled(values: list[list]) -> Iterator[tuple[int, list]]:
+    """Yield the rows holding anything, numbered from 1, letting go of each once read."""
+    for index, record in enumerate(values):
+        values[index] = None
+        if any(value != "" for value in record):
+            yield index + 1, record
+
+
+_COORDINATE = re.compile(r"([A-Z]+)(\d+)")
+
+
+def _by_line(formulas: dict[str, str]) -> Formulas:
+    """Index a sheet's formulas (by cell reference) by row, then column."""
+    from openpyxl.utils import column_index_from_string
+
+    result: Formulas = {}
+    for coordinate, formula in formulas.items():
+        match = _COORDINATE.fullmatch(coordinate)
+        if match is None:
+            continue
+        column = column_index_from_string(match[1])
+        result.setdefault(int(match[2]), {})[column] = formula
+    return result
+
+
+def read_csv_folder(folder: Path) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
+    """Read a folder of CSV files named after the sheets (projects.csv, 共建项目.csv, …)."""
+    sheets, ignored, problems = [], [], []
+    for path in sorted(folder.glob("*.csv")):
+        sheet = sheet_for_title(path.stem)
+        if sheet is None:
+            ignored.append(path.name)
+            continue
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                source = build_sheet(
+                    sheet, path.name, enumerate(csv.reader(handle), start=1), problems
+                )
+        except UnicodeDecodeError:
+            problems.append(SourceProblem(path.name, None, None, _("the file is not UTF-8 text")))
+            continue
+        if source is not None:
+            sheets.append(source)
+    return sheets, ignored, problems
+
+
+# --- reading cell values
+
+
+def read_value(column: Column, value: object, is_formula: bool = False) -> object:
+    """Turn what a cell holds into what the domain functions take; refuse formulas."""
+    if is_formula:
+        raise Invalid(
+            _(
+                "'{value}' is a formula: write the value itself (copy, then paste values only)"
+            ).format(value=value),
+            field=column.key,
+        )
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, float):
+        value = int(value) if value.is_integer() and abs(value) < 2**53 else Decimal(repr(value))
+    if isinstance(value, datetime) and column.kind is Kind.DATE:
+        return value.date()
+    if column.kind in (Kind.CODE, Kind.ORG, Kind.TEXT) and isinstance(value, (int, Decimal)):
+        return str(value)
+    if column.kind is Kind.DATE and isinstance(value, int) and 20_000 <= value <= 80_000:
+        from openpyxl.utils.datetime import from_excel
+
+        return from_excel(value).date()
+    return value
+
+
+def cell_value(column: Column, cell: Cell) -> object:
+    """Read a cell's value (see read_value)."""
+    return read_value(column, cell.value, cell.is_formula)

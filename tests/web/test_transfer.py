@@ -1,0 +1,356 @@
+"""Import and export pages: the template, upload → preview → confirm, marked errors, hostile
+files, the scope of every row, tokens; finance's workbook of a scope, year and filters.
+
+`client` reads the shared demo; the tests that import get a copy of their own (`fresh_client`,
+see conftest.py). Uploads wait in a folder of each test's own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from litestar.testing import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from cocon import db
+from cocon.checks import Policies
+from cocon.models import Org, Project
+from cocon.web import scope as web_scope
+from cocon.workbook import safety
+from cocon.workbook.importer import import_source
+from cocon.workbook.marking import BAD_FILL
+from cocon.workbook.schema import SHEETS
+from tests import hostile
+from tests.conftest import snapshot
+from tests.web.forms import csrf_token
+from tests.workbooks import every_sheet, project, table, xlsx_bytes
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+WENHUI, SHANGTANG = "330105017", "330105008"
+LATE_PAYMENT = {  # 8万 drawn, 5万 paid by the first two payments: 5万 more is over what was drawn
+    "voucher_no": "T-V-0003",
+    "project": "T-2023-101",
+    "allocation": "T-WH-2023",
+    "paid_on": "2023-12-01",
+    "amount": "5万",
+}
+
+
+@pytest.fixture
+def uploads(tmp_path: Path) -> Path:
+    """Return the folder the uploads of one test wait in."""
+    return tmp_path / "uploads"
+
+
+@pytest.fixture
+def web(client: TestClient, uploads: Path) -> TestClient:
+    """The reading client, its uploads kept in this test's folder."""
+    client.app.state.upload_dir = uploads
+    return client
+
+
+@pytest.fixture
+def writer(fresh_client: TestClient, uploads: Path) -> TestClient:
+    """A client on a database of its own, its uploads kept in this test's folder."""
+    fresh_client.app.state.upload_dir = uploads
+    return fresh_client
+
+
+def upload(client: TestClient, data: bytes, org: str | None = None, name: str = "导入.xlsx"):
+    """Post a workbook from the upload page (with its CSRF token) and return the response."""
+    query = f"?org={org}" if org else ""
+    # ?lang= on the form's page sets the cookie: the preview is in English too.
+    token = csrf_token(client, f"/import?lang=en{'&org=' + org if org else ''}")
+    return client.post(
+        f"/import{query}",
+        data={"_csrf_token": token},
+        files={"workbook": (name, data, XLSX)},
+    )
+
+
+def form_token(html: str) -> str:
+    return re.search(r'name="_csrf_token" value="([^"]+)"', html)[1]
+
+
+def confirm_url(html: str) -> str | None:
+    found = re.search(r'<form class="confirm" method="post" action="([^"]+)"', html)
+    return found[1].replace("&amp;", "&") if found else None
+
+
+def upload_token(html: str) -> str:
+    return re.search(r"/import/([A-Za-z0-9_-]{20,})/", html)[1]
+
+
+def workbook(response) -> object:
+    assert response.status_code == 200, response.text[:2000]
+    assert response.headers["content-type"].startswith(XLSX)
+    return load_workbook(BytesIO(response.content))
+
+
+def find_project(url: str, code: str) -> tuple[Project, Org] | None:
+    engine = db.make_engine(url)
+    try:
+        with db.session_scope(engine) as session:
+            statement = select(Project, Org).join(Org, Org.id == Project.owner_id)
+            return session.execute(statement.where(Project.code == code)).first()
+    finally:
+        engine.dispose()
+
+
+# --- the upload page and the template
+
+
+def test_import_page_has_the_upload_form_the_template_and_the_csv_note(web):
+    html = web.get("/import?lang=en").text
+    assert 'enctype="multipart/form-data"' in html and 'name="_csrf_token"' in html
+    assert 'type="file"' in html and 'accept=".xlsx' in html
+    assert 'href="/import/template.xlsx"' in html
+    assert "cocon import FOLDER" in html and "command line only" in html
+
+
+@pytest.mark.parametrize(("language", "instructions"), [("en", "Instructions"), ("zh_CN", "说明")])
+def test_template_download_is_a_workbook_in_the_language_asked(web, language, instructions):
+    response = web.get(f"/import/template.xlsx?lang={language}")
+    book = workbook(response)
+    assert book.sheetnames[0] == instructions
+    assert [sheet.title(language) for sheet in SHEETS] == [
+        name for name in book.sheetnames if name in {s.title(language) for s in SHEETS}
+    ]
+    assert response.headers["content-disposition"].startswith("attachment; filename=")
+    assert "filename*=UTF-8''" in response.headers["content-disposition"]
+
+
+# --- upload, preview, confirm
+
+
+def test_good_workbook_previews_then_imports_on_confirm(writer, fresh_url, uploads):
+    before = snapshot(fresh_url)
+    response = upload(writer, xlsx_bytes(every_sheet()))
+    assert response.status_code == 200, response.text
+    html = response.text
+    assert "Nothing has been written yet" in html
+    assert re.search(r"<th scope=\"row\">拨付</th>\s*<td class=\"num\">2</td>", html)
+    assert re.search(r"<th scope=\"row\">共建项目</th>\s*<td class=\"num\">1</td>", html)
+    assert "errors.xlsx" not in html
+    assert snapshot(fresh_url) == before  # the preview wrote nothing
+    token = upload_token(html)
+    assert (uploads / token / "upload.xlsx").exists()
+    response = writer.post(
+        confirm_url(html), data={"_csrf_token": form_token(html)}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/import/{token}/done"
+    done = writer.get(response.headers["location"]).text
+    assert "The workbook was imported: 8 created, 0 updated, 0 unchanged." in done
+    found = find_project(fresh_url, "T-2023-101")
+    assert found is not None and found[1].code == "330105017"
+    assert not (uploads / token / "upload.xlsx").exists()  # the file goes once imported
+    # Sent again (a double click): the first one did it, nothing happens twice.
+    again = writer.post(confirm_url(html), data={"_csrf_token": form_token(html)})
+    assert again.status_code == 200 and "8 created" in again.text
+
+
+def test_error_in_the_last_row_listed_with_no_confirm_and_nothing_written(writer, fresh_url):
+    before = snapshot(fresh_url)
+    response = upload(writer, xlsx_bytes(every_sheet(payments=[LATE_PAYMENT])))
+    assert response.status_code == 200
+    html = response.text
+    assert "1 problem: nothing can be imported until it is corrected" in html
+    row = re.search(r'<table class="import-problems">.*?<tbody>(.*?)</tbody>', html, re.S)[1]
+    cells = [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells[:4] == ["拨付", "4", "E4 金额（元）", "5万"]
+    assert "exceeds it by" in cells[4]
+    assert confirm_url(html) is None and "Import now" not in html
+    assert snapshot(fresh_url) == before
+    marked = re.search(r'href="(/import/[^"]+/errors\.xlsx)"', html)[1]
+    book = workbook(writer.get(marked))
+    cell = book["拨付"]["E4"]
+    assert cell.fill.fgColor.rgb == BAD_FILL.fgColor.rgb
+    assert "exceeds it by" in cell.comment.text
+    assert book["拨付"]["E3"].comment is None
+
+
+def test_preview_shows_the_warnings_and_still_offers_to_confirm(writer):
+    rows = [project("T-W", status="已批准", start_date="2022-05-01")]
+    html = upload(writer, xlsx_bytes({"共建项目": table("projects", rows)})).text
+    warnings = re.search(r'<section class="findings".*?</section>', html, re.S)[0]
+    assert "T-W" in warnings and '<li class="finding">' in warnings
+    assert confirm_url(html) is not None
+
+
+def test_hostile_files_refused_with_a_message_and_nothing_kept(
+    writer, fresh_url, uploads, monkeypatch
+):
+    before = snapshot(fresh_url)
+    text = "项目编号,项目名称\nGS-2023-901,假项目\n".encode()
+    response = upload(writer, text, name="projects.xlsx")
+    assert response.status_code == 400
+    assert "projects.xlsx is not an Excel workbook" in response.text
+    assert 'type="file"' in response.text  # the upload form again
+    monkeypatch.setattr(safety, "MAX_UNCOMPRESSED_BYTES", 2 * safety.MiB)
+    response = upload(writer, hostile.zip_bomb_workbook(8 * safety.MiB), name="bomb.xlsx")
+    assert response.status_code == 400
+    assert "bomb.xlsx" in response.text and 'class="error-summary"' in response.text
+    assert snapshot(fresh_url) == before
+    assert list(uploads.iterdir()) == []
+
+
+def test_upload_without_a_file_asks_for_one(web):
+    token = csrf_token(web, "/import?lang=en")
+    response = web.post("/import", data={"_csrf_token": token}, files={"other": ("x", b"")})
+    assert response.status_code == 400
+    assert "Choose a workbook (.xlsx) to upload." in response.text
+
+
+def test_upload_larger_than_the_limit_is_413(web):
+    token = csrf_token(web, "/import")
+    data = bytes(safety.MAX_UPLOAD_BYTES + 2 * safety.MiB)
+    response = web.post(
+        "/import", data={"_csrf_token": token}, files={"workbook": ("big.xlsx", data, XLSX)}
+    )
+    assert response.status_code == 413
+    assert "the limit is 20 MB" in response.text
+
+
+def test_rows_outside_the_scope_are_refused(writer, fresh_url):
+    rows = [project("T-1"), project("T-2", owner=SHANGTANG, site="330105008052")]
+    before = snapshot(fresh_url)
+    response = upload(writer, xlsx_bytes({"共建项目": table("projects", rows)}), org=WENHUI)
+    html = response.text
+    assert response.status_code == 200
+    assert "上塘街道 (330105008) lies outside 文晖街道, the part of the tree you work in" in html
+    assert "C3 牵头单位" in html and "D3 实施社区" in html
+    assert confirm_url(html) is None
+    assert snapshot(fresh_url) == before
+    # The district holds both streets: there the same workbook is fine.
+    response = upload(writer, xlsx_bytes({"共建项目": table("projects", rows)}))
+    assert confirm_url(response.text) is not None
+
+
+def test_token_is_bound_to_its_scope_and_unknown_tokens_are_404(writer, fresh_url, uploads):
+    html = upload(writer, xlsx_bytes({"共建项目": table("projects", [project("T-1")])}), WENHUI)
+    token, csrf = upload_token(html.text), form_token(html.text)
+    data = {"_csrf_token": csrf}
+    # Previewed in Wenhui Street: not there to confirm from the district, nor from elsewhere.
+    assert writer.post(f"/import/{token}/confirm", data=data).status_code == 404
+    assert writer.post(f"/import/{token}/confirm?org={SHANGTANG}", data=data).status_code == 404
+    for bad in ("x" * 32, "../../etc", token[:-2] + "zz"):
+        assert writer.post(f"/import/{bad}/confirm?org={WENHUI}", data=data).status_code == 404
+        assert writer.get(f"/import/{bad}/errors.xlsx?org={WENHUI}").status_code == 404
+    assert writer.get(f"/import/{token}/done?org={WENHUI}").status_code == 404  # not yet
+    assert find_project(fresh_url, "T-1") is None
+    # An hour later the token is dead too.
+    meta = uploads / token / "meta.json"
+    stale = {**json.loads(meta.read_text()), "created": 0}
+    meta.write_text(json.dumps(stale))
+    assert writer.post(f"/import/{token}/confirm?org={WENHUI}", data=data).status_code == 404
+    assert not (uploads / token).exists()
+
+
+def test_confirm_while_the_same_upload_is_being_imported_is_refused(writer, fresh_url, uploads):
+    html = upload(writer, xlsx_bytes({"共建项目": table("projects", [project("T-1")])})).text
+    (uploads / upload_token(html) / "importing").touch()  # a first click still at work
+    response = writer.post(confirm_url(html), data={"_csrf_token": form_token(html)})
+    assert response.status_code == 409
+    assert "being imported already" in response.text
+    assert find_project(fresh_url, "T-1") is None
+
+
+def test_confirm_without_csrf_token_is_refused(writer, fresh_url):
+    html = upload(writer, xlsx_bytes({"共建项目": table("projects", [project("T-1")])})).text
+    response = writer.post(confirm_url(html), data={})
+    assert response.status_code == 403
+    assert find_project(fresh_url, "T-1") is None
+
+
+def test_confirm_rechecks_and_shows_problems_that_arose_since_the_preview(
+    writer, fresh_url, tmp_path
+):
+    rows = [project("T-1")]
+    html = upload(writer, xlsx_bytes({"共建项目": table("projects", rows)}), WENHUI).text
+    # Meanwhile Shangtang Street takes the code T-1: a project Wenhui Street may not touch.
+    path = tmp_path / "other.xlsx"
+    path.write_bytes(
+        xlsx_bytes(
+            {"共建项目": table("projects", [project("T-1", owner=SHANGTANG, site="330105008052")])}
+        )
+    )
+    engine = db.make_engine(fresh_url)
+    with db.session_scope(engine, write=True) as session:
+        import_source(session, path, Policies({}))
+    engine.dispose()
+    before = snapshot(fresh_url)
+    response = writer.post(confirm_url(html), data={"_csrf_token": form_token(html)})
+    assert response.status_code == 409
+    assert "The project T-1 lies outside 文晖街道" in response.text
+    assert confirm_url(response.text) is None
+    assert snapshot(fresh_url) == before
+
+
+# --- export
+
+
+def test_export_downloads_finance_workbook_of_the_scope(web, demo_database_url):
+    response = web.get("/export?lang=en&year=2023")
+    book = workbook(response)
+    for name in ("Summary", "Projects", "Funding lines", "Allocations", "Payments", "Checks"):
+        assert name in book.sheetnames
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="cocon-330105-2023.xlsx"')
+    assert unquote(disposition.split("filename*=UTF-8''")[1]) == "拱墅区-330105-2023.xlsx"
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def project_rows(book, sheet: str = "Projects") -> list[tuple]:
+    rows = list(book[sheet].iter_rows(min_row=2, values_only=True))
+    return [row for row in rows if row[0] not in (None, "Total", "合计")]
+
+
+def test_filtered_export_holds_only_the_filtered_projects(web, demo_database_url):
+    book = workbook(web.get("/export?lang=en&status=completed"))
+    rows = project_rows(book)
+    assert rows and {row[6] for row in rows} == {"completed"}
+    engine = db.make_engine(demo_database_url)
+    with db.session_scope(engine) as session:
+        completed = session.execute(
+            select(Project.code).where(Project.status == "completed")
+        ).scalars()
+        expected = sorted(completed)
+    engine.dispose()
+    assert sorted(row[0] for row in rows) == expected
+    searched = project_rows(workbook(web.get("/export?lang=en&q=篮球")))
+    assert searched and all("篮球" in row[1] for row in searched)
+
+
+def test_export_of_a_street_holds_none_of_another_street(web):
+    book = workbook(web.get(f"/export?lang=en&org={WENHUI}"))
+    rows = project_rows(book)
+    assert rows and all(row[2].startswith(WENHUI) for row in rows)
+    under = project_rows(workbook(web.get(f"/export?lang=en&under={SHANGTANG}")))
+    assert under and all(row[2].startswith(SHANGTANG) for row in under)
+
+
+def test_export_outside_the_allowed_tree_or_unknown_is_404(web, monkeypatch):
+    assert web.get("/export?org=999999").status_code == 404
+    monkeypatch.setattr(
+        web_scope, "allowed_root", lambda request, session: web_scope.get_org(session, WENHUI)
+    )
+    assert web.get(f"/export?org={SHANGTANG}").status_code == 404
+    assert web.get(f"/export?org={WENHUI}").status_code == 200
+
+
+def test_export_with_a_bad_filter_is_400(web):
+    response = web.get("/export?lang=en&status=bogus")
+    assert response.status_code == 400
+
+
+def test_dashboard_org_page_and_project_list_link_to_the_export(web):
+    assert 'href="/export?year=2023"' in web.get("/?year=2023").text
+    assert f'href="/export?org={WENHUI}&amp;year=2023"' in web.get(f"/orgs/{WENHUI}?year=2023").text
+    assert 'href="/export?status=completed"' in web.get("/projects?status=completed").text
