@@ -81,12 +81,14 @@ def project_funding(
     findings = project_findings(session, None, None, policies, project_ids=[project.id])
     findings += allocation_findings(session, scope, None, policies, allocation_ids=held)
     funded = project_funded(project)
+    paid_lines = [(row, visible, payments_of(session, row.line)) for row, visible in lines]
     done = request.query_params.get("done")
     context = {
         "scope": scope,
         "project": project,
         "owner": session.get(Org, project.owner_id),
-        "lines": [(row, visible, payments_of(session, row.line)) for row, visible in lines],
+        "lines": paid_lines,
+        "payments": [(row.allocation.code, payments) for row, _visible, payments in paid_lines],
         "funded": funded,
         "balance": funded - project.budget_fen,
         "findings": findings,

@@ -180,6 +180,7 @@ def detail_context(session: Session, scope: Org, project: Project) -> dict:
     drawn = [getattr(project, f"drawn_l{level}_fen") for level in range(1, 6)]
     sources = [(source_label(key), drawn[i]) for i, key in enumerate(SOURCE_KEYS)]
     funded = project_funded(project)
+    lines = [(row, payments_of(session, row.line)) for row in funding_lines(session, project)]
     return {
         "scope": scope,
         "project": project,
@@ -190,7 +191,8 @@ def detail_context(session: Session, scope: Org, project: Project) -> dict:
         "sources": [*sources, (source_label("partners"), project.partners_fen)],
         "funded": funded,
         "balance": funded - project.budget_fen,
-        "lines": [(row, payments_of(session, row.line)) for row in funding_lines(session, project)],
+        "lines": lines,
+        "payments": [(row.allocation.code, payments) for row, payments in lines],
         "contributions": contributions_of(session, project),
         "kind_names": dict(choices(ContributionKind)),
         "history": [(c, beijing_time(c.changed_at)) for c in status_history(session, project)],
