@@ -135,3 +135,9 @@ def test_stylesheet_is_served(client):
     response = client.get("/static/cocon.css")
     assert response.status_code == 200
     assert "table" in response.text
+
+
+def test_dashboard_says_what_each_money_figure_counts(client):
+    html = client.get("/?lang=en").text
+    assert "money passed down inside it counted once" in html
+    assert "whichever level's money they draw" in html
