@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    inspect,
+    literal_column,
+    select,
+    text,
+)
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -114,3 +129,18 @@ def bulk_insert(
         return
     marks = ", ".join("?" for _ in columns)
     connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+
+def in_list(
+    session: Session | Connection, column: ColumnElement, values: list
+) -> ColumnElement[bool]:
+    """Return column IN values with every value in one parameter, so the statement is the same
+    (compiled and cached once) whatever their number: = ANY(array) on PostgreSQL, json_each on
+    SQLite."""
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    if bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    listed = func.json_each(bindparam(None, json.dumps(list(values)), type_=String))
+    return column.in_(select(literal_column("value")).select_from(listed))

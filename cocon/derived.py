@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
+from cocon.db import in_list
 from cocon.models import (
     Allocation,
     Contribution,
@@ -70,7 +71,8 @@ def allocation_failures(amount: int, drawn: int, sub_allocated: int) -> int:
     return int(drawn + sub_allocated > amount) + int(sub_allocated > amount)
 
 
-CHUNK = 500
+# Ids go to the database as one parameter (cocon.db.in_list), so a chunk can be large.
+CHUNK = 5000
 STATUS_VALUES = tuple(status.value for status in Status)
 # Project columns that org_figures sums per (year, owner) under the same names.
 FIGURE_SUMS = (
@@ -128,7 +130,7 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
             .select_from(FundingLine)
             .join(Allocation, Allocation.id == FundingLine.allocation_id)
             .join(Org, Org.id == Allocation.org_id)
-            .where(FundingLine.project_id.in_(chunk))
+            .where(in_list(connection, FundingLine.project_id, chunk))
             .group_by(FundingLine.project_id, Org.level)
         ):
             by_level[project_id][level] = int(amount)
@@ -136,7 +138,7 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
             project_id: int(amount)
             for project_id, amount in connection.execute(
                 select(Contribution.project_id, func.sum(Contribution.amount_fen))
-                .where(Contribution.project_id.in_(chunk))
+                .where(in_list(connection, Contribution.project_id, chunk))
                 .group_by(Contribution.project_id)
             )
         }
@@ -149,7 +151,7 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
             )
             .select_from(FundingLine)
             .outerjoin(Payment, Payment.funding_line_id == FundingLine.id)
-            .where(FundingLine.project_id.in_(chunk))
+            .where(in_list(connection, FundingLine.project_id, chunk))
             .group_by(FundingLine.id, FundingLine.project_id, FundingLine.amount_fen)
         ):
             lines[project_id].append((int(drawn), int(paid)))
@@ -162,7 +164,7 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
                 Project.year,
                 Project.start_date,
                 Project.end_date,
-            ).where(Project.id.in_(chunk))
+            ).where(in_list(connection, Project.id, chunk))
         ):
             levels = by_level.get(project_id, {})
             given = partners.get(project_id, 0)
@@ -212,7 +214,7 @@ def refresh_allocations(session: Session, ids: Iterable[int]) -> None:
             (allocation_id, (int(total), int(count)))
             for allocation_id, total, count in connection.execute(
                 select(FundingLine.allocation_id, func.sum(FundingLine.amount_fen), func.count())
-                .where(FundingLine.allocation_id.in_(chunk))
+                .where(in_list(connection, FundingLine.allocation_id, chunk))
                 .group_by(FundingLine.allocation_id)
             )
         )
@@ -220,13 +222,15 @@ def refresh_allocations(session: Session, ids: Iterable[int]) -> None:
             (parent_id, (int(total), int(count)))
             for parent_id, total, count in connection.execute(
                 select(child.parent_id, func.sum(child.amount_fen), func.count())
-                .where(child.parent_id.in_(chunk))
+                .where(in_list(connection, child.parent_id, chunk))
                 .group_by(child.parent_id)
             )
         )
         updates = []
         for allocation_id, amount in connection.execute(
-            select(Allocation.id, Allocation.amount_fen).where(Allocation.id.in_(chunk))
+            select(Allocation.id, Allocation.amount_fen).where(
+                in_list(connection, Allocation.id, chunk)
+            )
         ):
             drawn_fen, draws = drawn.get(allocation_id, (0, 0))
             sub_fen, sub_count = subs.get(allocation_id, (0, 0))

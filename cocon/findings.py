@@ -6,13 +6,12 @@ module only reads the failing rows and words each finding.
 
 from __future__ import annotations
 
-import json
-
-from sqlalchemy import ColumnElement, String, any_, bindparam, func, literal_column, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from cocon.checks import BLOCK, DEFAULT, Finding, Policies, Rule
+from cocon.db import in_list
 from cocon.derived import dates_outside, has_gap, has_surplus, project_funded
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
@@ -155,18 +154,6 @@ _WORDED = (
     "id", "code", "owner_id", "status", "budget_fen", "year", "start_date", "end_date",
     *(f"drawn_l{level}_fen" for level in range(1, 6)), "partners_fen",
 )  # fmt: skip
-
-
-def in_list(session: Session, column: ColumnElement, values: list) -> ColumnElement[bool]:
-    """Return column IN values with every value in one parameter, so the statement is the same
-    (compiled and cached once) whatever their number: = ANY(array) on PostgreSQL, json_each on
-    SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    listed = func.json_each(bindparam(None, json.dumps(list(values)), type_=String))
-    return column.in_(select(literal_column("value")).select_from(listed))
 
 
 def touched_project_findings(

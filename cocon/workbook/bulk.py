@@ -1,7 +1,7 @@
 """Import the projects sheet set-based: every row checked by the rules save_project uses, then
 written a batch at a time in a few statements, so a 100,000-row sheet takes seconds, not minutes.
 
-Codes are looked up with all of a batch's codes in one parameter (see cocon.findings.in_list),
+Codes are looked up with all of a batch's codes in one parameter (see cocon.db.in_list),
 so the statements are compiled once, not once per batch."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from itertools import pairwise
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
+from cocon.db import in_list
 from cocon.derived import refresh_projects
 from cocon.errors import CoconError, Invalid, SourceProblem
-from cocon.findings import in_list
 from cocon.i18n import _
 from cocon.labels import parse_choice
 from cocon.models import Org, Project, Status, StatusChange
