@@ -151,7 +151,7 @@ def save_allocation(
 ) -> Saved:
     """Create or update an allocation; a sub-allocation must fit in its parent."""
     year_value = parse_year(year)
-    fen = _positive(amount, "amount")
+    fen = positive_amount(amount)
     note = clean_text(source_note, "source_note")
     code_value = clean_project_code(code) if code not in (None, "") else None
     if code_value:
@@ -277,7 +277,8 @@ def next_allocation_code(session: Session, org: Org, year: int) -> str:
     return f"{org.code}-{year}-A{number:02d}"
 
 
-def _positive(amount: object, field_name: str) -> int:
+def positive_amount(amount: object, field_name: str = "amount") -> int:
+    """Return the fen an amount names, refusing zero and less (errors name field_name)."""
     try:
         fen = parse_amount(amount)
     except Invalid as error:
@@ -291,7 +292,7 @@ def draw(
     session: Session, policies: Policies, project: Project, allocation: Allocation, amount: object
 ) -> Saved:
     """Set how much a project draws from an allocation of its owner or an ancestor."""
-    fen = _positive(amount, "amount")
+    fen = positive_amount(amount)
     owner = session.get(Org, project.owner_id)
     allocation_org = session.get(Org, allocation.org_id)
     if not is_within(owner, allocation_org):
@@ -392,7 +393,7 @@ def record_payment(
     note: object = None,
 ) -> Saved:
     """Record a payment on a funding line, never more in all than was drawn."""
-    fen = _positive(amount, "amount")
+    fen = positive_amount(amount)
     day = parse_date(paid_on, "paid_on")
     if day is None:
         raise Invalid(_("The payment date is missing"), field="paid_on")

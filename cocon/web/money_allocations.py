@@ -16,6 +16,7 @@ from cocon.allocations import (
     commitments,
     get_allocation,
     list_allocations,
+    positive_amount,
     save_allocation,
 )
 from cocon.checks import Blocked, Policies
@@ -28,16 +29,14 @@ from cocon.orgs import breadcrumb, is_within
 from cocon.partners import clean_text
 from cocon.projects import clean_project_code, parse_year
 from cocon.web.money_support import (
-    address_safe_code,
     allocation_totals,
     check_each,
     draws_on,
-    positive_amount,
     refused,
     required,
     sub_allocations,
 )
-from cocon.web.projects import FORM_PAGE, ORG_CHOICES_LIMIT, scoped_url
+from cocon.web.projects import FORM_PAGE, ORG_CHOICES_LIMIT, address_safe_code, scoped_url
 from cocon.web.queries import orgs_in_scope
 from cocon.web.scope import current_scope, org_in_scope, selected_year
 

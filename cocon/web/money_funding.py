@@ -16,6 +16,7 @@ from cocon.allocations import (
     get_allocation,
     get_funding_line,
     payments_of,
+    positive_amount,
     record_payment,
 )
 from cocon.checks import Blocked, Policies
@@ -31,7 +32,6 @@ from cocon.projects import get_project, parse_date
 from cocon.web.money_support import (
     check_each,
     drawable_allocations,
-    positive_amount,
     refused,
     required,
 )

@@ -13,27 +13,8 @@ from cocon.checks import Blocked
 from cocon.errors import CoconError, Invalid
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
-from cocon.money import parse_amount
 from cocon.orgs import breadcrumb, is_within
 from cocon.scope import allocation_scope, within
-
-# Text a code must not hold to stay one segment of a web address.
-UNSAFE_CODES = ("new",)
-
-
-def positive_amount(text: str) -> int:
-    """Return the fen a typed amount names, refusing zero and less."""
-    fen = parse_amount(text)
-    if fen <= 0:
-        raise Invalid(_("The amount must be more than zero"))
-    return fen
-
-
-def address_safe_code(code: str) -> str | None:
-    """Return why a typed code cannot name a page ('/' or a reserved word), or None."""
-    if code.lower() in UNSAFE_CODES or "/" in code:
-        return _("Use another code: '{code}' cannot be part of a web address").format(code=code)
-    return None
 
 
 def required(values: dict[str, str], errors: dict[str, str], *fields: str) -> None:
