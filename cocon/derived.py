@@ -8,11 +8,13 @@ in org_figures, which triggers on project keep (migration 0003); rebuild_org_fig
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 
+import numpy as np
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import identity_key
@@ -262,6 +264,25 @@ def _expire(session: Session, model, ids: Iterable[int]) -> None:
             session.expire(instance)
 
 
+class IdLog:
+    """Ids gathered over a long transaction, packed 8 bytes each; read back sorted, once each."""
+
+    def __init__(self) -> None:
+        self._ids = array("q")
+
+    def update(self, ids: Iterable[int]) -> None:
+        """Add ids (repeats are fine)."""
+        self._ids.extend(ids)
+
+    def chunks(self, size: int) -> Iterator[list[int]]:
+        """Yield the distinct ids in ascending order, size at a time."""
+        if not self._ids:
+            return
+        distinct = np.unique(np.frombuffer(self._ids, dtype=np.int64))
+        for start in range(0, len(distinct), size):
+            yield distinct[start : start + size].tolist()
+
+
 def _defer(session: Session, kind: str, ids: Iterable[int]) -> bool:
     pending = session.info.get(_DEFERRED)
     if pending is None:
@@ -274,7 +295,7 @@ _DEFERRED = "cocon_deferred_refresh"
 
 
 @contextmanager
-def deferred_refresh(session: Session) -> Iterator[dict[str, set[int]]]:
+def deferred_refresh(session: Session) -> Iterator[dict[str, IdLog]]:
     """Collect the refreshes asked for inside the block and run them once, set-based, at its end.
 
     Yields the ids collected so far ("projects", "allocations"): what the block touched.
@@ -282,14 +303,16 @@ def deferred_refresh(session: Session) -> Iterator[dict[str, set[int]]]:
     if _DEFERRED in session.info:
         yield session.info[_DEFERRED]
         return
-    pending: dict[str, set[int]] = {"projects": set(), "allocations": set()}
+    pending = {"projects": IdLog(), "allocations": IdLog()}
     session.info[_DEFERRED] = pending
     try:
         yield pending
     finally:
         del session.info[_DEFERRED]
-    refresh_allocations(session, pending["allocations"])
-    refresh_projects(session, pending["projects"])
+    for chunk in pending["allocations"].chunks(CHUNK):
+        refresh_allocations(session, chunk)
+    for chunk in pending["projects"].chunks(CHUNK):
+        refresh_projects(session, chunk)
 
 
 def refresh_projects_drawing_on(session: Session, allocation_id: int) -> None:

@@ -21,6 +21,7 @@ from cocon.workbook.safety import (
     iter_capped_rows,
     open_untrusted_workbook,
 )
+from cocon.workbook.xlsx_rows import StreamedWorkbook
 from tests import hostile
 
 MiB = 1024 * 1024
@@ -229,7 +230,17 @@ def test_entities_sheet_bomb_refused(upload) -> None:
 def test_entities_defusedxml_layer_refuses_bomb(in_sheet: bool) -> None:
     # Behind the archive scan, openpyxl itself must refuse the bomb through defusedxml.
     with pytest.raises(Invalid) as caught:
-        safety._load("lol.xlsx", hostile.entity_bomb_workbook(in_sheet))
+        safety._load("lol.xlsx", BytesIO(hostile.entity_bomb_workbook(in_sheet)))
+    assert caught.value.message == "lol.xlsx contains XML entity declarations, which are refused"
+
+
+@pytest.mark.parametrize("in_sheet", [True, False])
+def test_entities_streaming_reader_refuses_bomb(in_sheet: bool) -> None:
+    # Behind the archive scan, the reader the import streams rows with refuses the bomb too.
+    with pytest.raises(Invalid) as caught:
+        book = StreamedWorkbook(BytesIO(hostile.entity_bomb_workbook(in_sheet)), "lol.xlsx")
+        for title in book.sheet_names:
+            list(book.rows(title))
     assert caught.value.message == "lol.xlsx contains XML entity declarations, which are refused"
 
 

@@ -35,10 +35,10 @@ def print_import_report(report: ImportReport) -> None:
     if report.ignored_sheets:
         click.echo(_("Ignored sheets: {sheets}").format(sheets=", ".join(report.ignored_sheets)))
     print_warnings(report.warnings[:WARNINGS_SHOWN])
-    if len(report.warnings) > WARNINGS_SHOWN:
+    if report.warning_count > WARNINGS_SHOWN:
         click.echo(
             _("… and {count} more warnings: run `cocon check` to see them all").format(
-                count=len(report.warnings) - WARNINGS_SHOWN
+                count=report.warning_count - WARNINGS_SHOWN
             ),
             err=True,
         )

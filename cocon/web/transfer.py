@@ -99,7 +99,7 @@ def preview_context(request: Request, scope: Org, upload: Upload, report: Import
         ],
         "problem_count": len(problems),
         "warnings": report.warnings[:WARNINGS_SHOWN],
-        "warning_count": len(report.warnings),
+        "warning_count": report.warning_count,
         "confirm_url": scoped_url(request, f"{base}/confirm"),
         "errors_url": scoped_url(request, f"{base}/errors.xlsx"),
         "totals": {
@@ -123,7 +123,8 @@ def result_of(upload: Upload, report: ImportReport) -> dict:
             for sheet in report.sheets
         ],
         "ignored_sheets": report.ignored_sheets,
-        "warnings": [finding.message for finding in report.warnings],
+        "warnings": [finding.message for finding in report.warnings[:WARNINGS_SHOWN]],
+        "warning_count": report.warning_count,
     }
 
 

@@ -6,10 +6,12 @@ so the statements are compiled once, not once per batch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from itertools import pairwise
+from itertools import islice, pairwise
 
+import numpy as np
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
@@ -98,23 +100,35 @@ def _existing(session: Session, codes: list[str]) -> dict[str, dict]:
 
 
 def import_projects(
-    session: Session, rows: list, values_of: RowValues, locate: Locate, scope: Org | None = None
+    session: Session,
+    rows: Iterable,
+    values_of: RowValues,
+    locate: Locate,
+    scope: Org | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, int], list[SourceProblem]]:
     """Check and write every project row; return the counts and the problems (nothing written if any).
 
     With a scope, a row may only name owners and sites in it and only change projects owned in it.
-    The rows go through a batch at a time, each written as soon as it is checked (inside a
-    savepoint, rolled back if any row of the sheet fails), so memory does not grow with the rows.
+    The rows are taken a batch at a time, each written as soon as it is checked (inside a
+    savepoint, rolled back if any row of the sheet fails), so memory does not grow with the rows;
+    progress is told how many rows are done after each batch.
     """
     checker = _Checker(session, scope, locate)
     savepoint = session.begin_nested()
+    rows, done = iter(rows), 0
     try:
-        for start in range(0, len(rows), BATCH):
-            parsed = [(row, *values_of(row)) for row in rows[start : start + BATCH]]
+        while batch := list(islice(rows, BATCH)):
+            parsed = [(row, *values_of(row)) for row in batch]
+            done += len(batch)
+            del batch
             inserts, updates, history = checker.check(parsed)
             del parsed
-            if not checker.problems:
-                _write(session, inserts, updates, history)
+            # Written even after a problem (the savepoint goes back at the end): the codes of the
+            # rows written are how a later batch tells a code that appears twice.
+            checker.written(_write(session, inserts, updates, history))
+            if progress:
+                progress(done)
     except BaseException:
         savepoint.rollback()
         raise
@@ -126,31 +140,47 @@ def import_projects(
 
 
 class _Checker:
-    """Check project rows batch by batch, remembering the codes seen in earlier batches."""
+    """Check project rows batch by batch, knowing which codes earlier batches named.
+
+    A code is remembered compactly: as the id of the project it names (8 bytes) once that row
+    is written or found unchanged; only the codes of rows that failed are kept as text.
+    """
 
     def __init__(self, session: Session, scope: Org | None, locate: Locate) -> None:
         self.session = session
         self.scope = scope
         self.locate = locate
         self.orgs = _Orgs(session, scope)
-        self.seen: set[str] = set()
+        self.named_ids = array("q")  # ids of the projects earlier rows named
+        self.failed_codes: set[str] = set()  # codes of earlier rows that failed
+        self.unchanged_ids: list[int] = []
         self.problems: list[SourceProblem] = []
         self.counts = {"created": 0, "updated": 0, "unchanged": 0}
 
+    def written(self, ids: Iterable[int]) -> None:
+        """Remember the ids of the projects the batch just checked wrote or left unchanged."""
+        self.named_ids.extend(ids)
+        self.named_ids.extend(self.unchanged_ids)
+        self.unchanged_ids.clear()
+
+    def _named_before(self, existing: dict[str, dict]) -> set[str]:
+        """Return the codes among existing that rows of earlier batches named."""
+        if not existing or not self.named_ids:
+            return set()
+        codes = list(existing)
+        ids = np.fromiter((existing[code]["id"] for code in codes), dtype=np.int64)
+        named = np.isin(ids, np.frombuffer(self.named_ids, dtype=np.int64))
+        return {code for code, hit in zip(codes, named.tolist(), strict=True) if hit}
+
     def check(self, parsed: list) -> tuple[list[dict], list[dict], list]:
         """Check one batch of (row, values, errors); return what to insert, update and log."""
-        session, scope, locate, orgs, seen = (
-            self.session,
-            self.scope,
-            self.locate,
-            self.orgs,
-            self.seen,
-        )
+        session, scope, locate, orgs = self.session, self.scope, self.locate, self.orgs
         problems, counts = self.problems, self.counts
         codes = {
             str(v.get("code")).strip() for _r, v, _e in parsed if v.get("code") not in (None, "")
         }
-        existing = _existing(session, sorted(codes - seen))
+        existing = _existing(session, sorted(codes))
+        seen = self._named_before(existing) | (self.failed_codes & codes)
         inserts, updates, history = [], [], []
         for row, values, errors in parsed:
             code = str(values.get("code") or "").strip()
@@ -205,9 +235,11 @@ class _Checker:
                     raise Invalid(error.message, field="status") from None
             except FieldErrors as error:
                 problems += [locate(row, e) for e in error.errors]
+                self._failed(code)
                 continue
             except Invalid as error:
                 problems.append(locate(row, error))
+                self._failed(code)
                 continue
             if current is None:
                 inserts.append({**clean, "status": target.value})
@@ -215,14 +247,22 @@ class _Checker:
                 counts["created"] += 1
             elif all(current[key] == clean[key] for key in STORED if key in clean) and not steps:
                 counts["unchanged"] += 1
+                self.unchanged_ids.append(current["id"])
             else:
                 updates.append({**clean, "pid": current["id"], "status": target.value})
                 history.append((code, [start_status, *steps]))
                 counts["updated"] += 1
         return inserts, updates, history
 
+    def _failed(self, code: str) -> None:
+        if code:
+            self.failed_codes.add(code)
 
-def _write(session: Session, inserts: list[dict], updates: list[dict], history: list) -> None:
+
+def _write(
+    session: Session, inserts: list[dict], updates: list[dict], history: list
+) -> Iterable[int]:
+    """Write a batch of checked projects; return the ids of the projects written."""
     connection = session.connection()
     table = Project.__table__
     for start in range(0, len(inserts), 5_000):
@@ -262,6 +302,7 @@ def _write(session: Session, inserts: list[dict], updates: list[dict], history: 
                 )
             )
     refresh_projects(session, ids.values())
+    return ids.values()
 
 
 def _step_order(item: tuple[tuple[int, str | None, str], list[int]]) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from cocon.checks import Finding, Policies
-from cocon.derived import deferred_refresh
+from cocon.derived import IdLog, deferred_refresh
 from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
 from cocon.findings import allocation_findings, touched_project_findings
 from cocon.i18n import _
@@ -39,6 +39,9 @@ from cocon.workbook.schema import SHEETS
 from cocon.workbook.steps import STEPS, snapshot
 
 Progress = Callable[[str, int, int], None]
+# Warnings worded in a report: more would only grow memory with the rows (all are counted).
+WARNINGS_KEPT = 100
+WARNING_CHUNK = 500
 
 
 @dataclass
@@ -62,7 +65,9 @@ class ImportReport:
     sheets: list[SheetResult] = field(default_factory=list)
     ignored_sheets: list[str] = field(default_factory=list)
     problems: list[SourceProblem] = field(default_factory=list)
+    # The first WARNINGS_KEPT warnings, worded; warning_count counts them all.
     warnings: list[Finding] = field(default_factory=list)
+    warning_count: int = 0
     source_name: str = ""
     # What the cell of each located problem holds, by sheet title and cell reference.
     values: dict[tuple[str, str], object] = field(default_factory=dict)
@@ -120,64 +125,58 @@ def run_import(
                     ).format(names=", ".join(sheet.zh for sheet in SHEETS[:3])),
                 )
             )
-        total = sum(len(source.rows) for source in by_key.values())
+        total = sum(source.expected_rows or 0 for source in by_key.values())
         done = 0
         for sheet in SHEETS:
             source = by_key.get(sheet.key)
             if source is None:
                 continue
-            result = SheetResult(
-                sheet.key,
-                source.title,
-                ignored_columns=source.ignored,
-                example_skipped=source.example_skipped,
-            )
+            result = SheetResult(sheet.key, source.title, ignored_columns=source.ignored)
             report.sheets.append(result)
             if sheet.key == "projects":
-                _import_projects(session, source, result, scope)
-                done += len(source.rows)
-                continue
-            step = STEPS[sheet.key]
-            for row in _ordered(source):
-                _apply_row(session, policies, source, row, step, result, scope)
-                done += 1
-                if progress and done % 500 == 0:
-                    progress(source.title, done, total)
+                done = _import_projects(session, source, result, scope, progress, done, total)
+            else:
+                step = STEPS[sheet.key]
+                for row in _ordered(source):
+                    _apply_row(session, policies, source, row, step, result, scope)
+                    done += 1
+                    if progress and done % 500 == 0:
+                        progress(source.title, done, max(total, done))
+            result.example_skipped = source.example_skipped
     if report.all_problems:
-        report.values = _problem_values(by_key.values(), report.all_problems)
+        for source in by_key.values():
+            report.values.update(source.problem_values)
         raise WorkbookRejected(report)
-    report.warnings = _warnings(session, policies, touched)
+    report.warnings, report.warning_count = _warnings(session, policies, touched)
     return report
 
 
-def _problem_values(
-    sources: Iterable[SourceSheet], problems: list[SourceProblem]
-) -> dict[tuple[str, str], object]:
-    """Return what the cells of the rows with problems hold, by sheet title and cell reference."""
-    wanted = {(p.source, p.line) for p in problems if p.cell is not None}
-    values: dict[tuple[str, str], object] = {}
-    for source in sources:
-        for row in source.rows:
-            if (source.title, row.line) in wanted:
-                for cell in row.cells.values():
-                    values[(source.title, cell.coordinate)] = cell.value
-    return values
+def _warnings(
+    session: Session, policies: Policies, touched: dict[str, IdLog]
+) -> tuple[list[Finding], int]:
+    """Return the first failing checks of what the import touched, and how many fail in all."""
+    kept: list[Finding] = []
+    count = 0
+    for kind in ("allocations", "projects"):
+        for part in touched[kind].chunks(WARNING_CHUNK):
+            if kind == "allocations":
+                findings = allocation_findings(session, None, None, policies, part)
+            else:
+                findings = touched_project_findings(session, policies, part)
+            count += len(findings)
+            kept += findings[: max(WARNINGS_KEPT - len(kept), 0)]
+    return kept, count
 
 
-def _warnings(session: Session, policies: Policies, touched: dict[str, set[int]]) -> list[Finding]:
-    """Return the failing checks of what the import touched, once every row is in."""
-    findings: list[Finding] = []
-    ids = sorted(touched["allocations"])
-    for start in range(0, len(ids), 500):
-        findings += allocation_findings(session, None, None, policies, ids[start : start + 500])
-    return findings + touched_project_findings(session, policies, touched["projects"])
+def _ordered(source: SourceSheet) -> Iterable[SourceRow]:
+    """Put allocations after the parent allocations they name in the same sheet.
 
-
-def _ordered(source: SourceSheet) -> list[SourceRow]:
-    """Put allocations after the parent allocations they name in the same sheet."""
+    Only the allocations sheet is held whole for this; every other sheet streams.
+    """
     if source.sheet.key != "allocations":
         return source.rows
-    by_code = {str(r.cells["code"].value).strip(): r for r in source.rows if "code" in r.cells}
+    rows = list(source.rows)
+    by_code = {str(r.cells["code"].value).strip(): r for r in rows if "code" in r.cells}
     ordered, placed = [], set()
 
     def place(row: SourceRow, seen: frozenset) -> None:
@@ -190,7 +189,7 @@ def _ordered(source: SourceSheet) -> list[SourceRow]:
         placed.add(id(row))
         ordered.append(row)
 
-    for row in source.rows:
+    for row in rows:
         place(row, frozenset())
     return ordered
 
@@ -242,15 +241,29 @@ def _row_values(source: SourceSheet, row: SourceRow) -> tuple[dict[str, object],
 
 
 def _import_projects(
-    session: Session, source: SourceSheet, result: SheetResult, scope: Org | None = None
-) -> None:
-    """Import the projects sheet set-based (see cocon.workbook.bulk)."""
+    session: Session,
+    source: SourceSheet,
+    result: SheetResult,
+    scope: Org | None,
+    progress: Progress | None,
+    done: int,
+    total: int,
+) -> int:
+    """Import the projects sheet set-based (see cocon.workbook.bulk); return the rows done."""
+    counted = [done]
+
+    def advance(rows: int) -> None:
+        counted[0] = done + rows
+        if progress:
+            progress(source.title, counted[0], max(total, counted[0]))
+
     counts, problems = import_projects(
         session,
         source.rows,
         lambda row: _row_values(source, row),
         lambda row, error: _locate(source, row, error),
         scope,
+        advance,
     )
     result.created, result.updated, result.unchanged = (
         counts["created"],
@@ -258,6 +271,7 @@ def _import_projects(
         counts["unchanged"],
     )
     result.problems.extend(problems)
+    return counted[0]
 
 
 def _locate(source: SourceSheet, row: SourceRow, error: Invalid) -> SourceProblem:
@@ -271,6 +285,9 @@ def _locate(source: SourceSheet, row: SourceRow, error: Invalid) -> SourceProble
         column = f"{coordinate} {header}" if coordinate else header
     elif row.cells:
         coordinate = next(iter(row.cells.values())).coordinate
+    if coordinate is not None:
+        for cell in row.cells.values():
+            source.problem_values[(source.title, cell.coordinate)] = cell.value
     return SourceProblem(source.title, row.line, column, error.message, coordinate)
 
 

@@ -1,18 +1,19 @@
 """Read an import source (a workbook, or a folder of CSV files) into rows keyed by column.
 
-Rows keep their values plain, in the order of the sheet's mapped columns; a cell (value, row,
+Rows stream from the source as the import takes them, so memory does not grow with the rows.
+They keep their values plain, in the order of the sheet's mapped columns; a cell (value, row,
 column, formula or not) is only made for the few rows that need one, e.g. to name a problem.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from io import BytesIO
 from operator import itemgetter
 from pathlib import Path
 
@@ -76,15 +77,21 @@ class SourceRow:
 
 @dataclass
 class SourceSheet:
-    """One sheet of a source, its header mapped onto the schema's columns."""
+    """One sheet of a source, its header mapped onto the schema's columns.
+
+    rows streams the data rows from the source as they are read: iterate it once.
+    """
 
     sheet: Sheet
     title: str
     header_line: int
     headers: dict[str, str]
     ignored: list[str]
-    rows: list[SourceRow] = field(default_factory=list)
+    rows: Iterator[SourceRow] = field(default_factory=lambda: iter(()))
     example_skipped: bool = False
+    expected_rows: int | None = None  # for progress: how many rows the source says it has
+    # What the cells of rows with a problem hold, by (sheet title, cell reference).
+    problem_values: dict[tuple[str, str], object] = field(default_factory=dict)
 
 
 def locate_header(
@@ -165,12 +172,24 @@ def build_sheet(
         {c.key: str(header_values[i]).strip() for i, c in mapping.items()},
         ignored,
     )
+    source.rows = _data_rows(source, mapping, _chain(head, rows), formulas)
+    return source
+
+
+def _data_rows(
+    source: SourceSheet,
+    mapping: dict[int, Column],
+    rows: Iterator[tuple[int, list]],
+    formulas: Formulas,
+) -> Iterator[SourceRow]:
+    """Yield the data rows below the header: not blank, not a totals row, not the example."""
+    sheet, header_line = source.sheet, source.header_line
     indices = tuple(mapping)
     keys = tuple(column.key for column in mapping.values())
     columns = tuple(index + 1 for index in indices)
     width = max(indices) + 1
     pick = itemgetter(*indices) if len(indices) > 1 else lambda values: (values[indices[0]],)
-    for line, values in _chain(head, rows):
+    for line, values in rows:
         if line <= header_line:
             continue
         in_formulas = formulas.get(line)
@@ -180,7 +199,7 @@ def build_sheet(
             continue
         if len(values) >= width:
             row = SourceRow(line, keys, columns, pick(values))
-        else:  # a short line of a CSV file: only the cells it has
+        else:  # a short row: only the cells it has
             kept = [n for n, index in enumerate(indices) if index < len(values)]
             row = SourceRow(
                 line,
@@ -199,8 +218,7 @@ def build_sheet(
         if is_example_row(sheet, row):
             source.example_skipped = True
             continue
-        source.rows.append(row)
-    return source
+        yield row
 
 
 def _take(rows: Iterator[tuple[int, list]]) -> list[tuple[int, list]]:
@@ -224,8 +242,9 @@ def _with_formulas(line: int, values: list, formulas: Formulas) -> tuple[int, li
         return line, values
     values = list(values)
     for column, formula in in_line.items():
-        if column <= len(values):
-            values[column - 1] = "=" + formula
+        if column > len(values):  # the row's values end before this cell, which has none
+            values.extend([None] * (column - len(values)))
+        values[column - 1] = "=" + formula
     return line, values
 
 
@@ -285,59 +304,31 @@ def is_totals_row(values: list, formulas: dict[int, str] | None = None) -> bool:
 def read_xlsx(
     path: Path, name: str | None = None
 ) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
-    """Read every recognised sheet of a workbook that passed the safety checks.
+    """Open every recognised sheet of a workbook that passes the safety checks, rows streamed.
 
-    name is what the messages call the file (default: its name on disk).
-
-    The values are read by calamine (fast, Rust); the safety scan already named every formula
-    cell, so a formula is still refused wherever a value is expected.
+    name is what the messages call the file (default: its name on disk). Each sheet's header is
+    found now; its rows are read as the import takes them (a damaged sheet raises Invalid then).
+    The safety scan already named every formula cell, so a formula is still refused wherever a
+    value is expected.
     """
-    from python_calamine import CalamineWorkbook
+    from cocon.workbook.safety import check_upload
+    from cocon.workbook.xlsx_rows import StreamedWorkbook
 
-    from cocon.workbook.safety import MAX_COLUMNS, MAX_ROWS, check_upload
-
-    data, formulas = check_upload(path, name=name)
-    try:
-        workbook = CalamineWorkbook.from_filelike(BytesIO(data))
-    except Exception as exc:
-        raise Invalid(
-            _(
-                "{name} could not be read as an Excel workbook: open it in Excel and save it again as .xlsx"
-            ).format(name=name or path.name)
-        ) from exc
-    del data
+    copy, formulas = check_upload(path, name=name)
+    book = StreamedWorkbook(copy, name or path.name)
     sheets, ignored, problems = [], [], []
-    for title in workbook.sheet_names:
+    for title in book.sheet_names:
         sheet = sheet_for_title(title)
         if sheet is None:
             ignored.append(title)
             continue
-        try:
-            values = workbook.get_sheet_by_name(title).to_python(skip_empty_area=False)
-        except Exception as exc:
-            raise Invalid(
-                _("sheet {sheet} is damaged and cannot be read").format(sheet=title)
-            ) from exc
-        if len(values) > MAX_ROWS or (values and len(values[0]) > MAX_COLUMNS):
-            raise Invalid(
-                _("sheet {sheet} has more than {rows} rows or {columns} columns").format(
-                    sheet=title, rows=MAX_ROWS, columns=MAX_COLUMNS
-                )
-            )
-        source = build_sheet(
-            sheet, title, _filled(values), problems, _by_line(formulas.get(title, {}))
-        )
+        rows = book.rows(title)
+        source = build_sheet(sheet, title, rows, problems, _by_line(formulas.get(title, {})))
         if source is not None:
+            if rows.declared_rows is not None:
+                source.expected_rows = max(rows.declared_rows - source.header_line, 0)
             sheets.append(source)
     return sheets, ignored, problems
-
-
-def _filled(values: list[list]) -> Iterator[tuple[int, list]]:
-    """Yield the rows holding anything, numbered from 1, letting go of each once read."""
-    for index, record in enumerate(values):
-        values[index] = None
-        if any(value != "" for value in record):
-            yield index + 1, record
 
 
 _COORDINATE = re.compile(r"([A-Z]+)(\d+)")
@@ -358,24 +349,43 @@ def _by_line(formulas: dict[str, str]) -> Formulas:
 
 
 def read_csv_folder(folder: Path) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
-    """Read a folder of CSV files named after the sheets (projects.csv, 共建项目.csv, …)."""
+    """Open a folder of CSV files named after the sheets (projects.csv, 共建项目.csv, …), rows streamed."""
     sheets, ignored, problems = [], [], []
     for path in sorted(folder.glob("*.csv")):
         sheet = sheet_for_title(path.stem)
         if sheet is None:
             ignored.append(path.name)
             continue
-        try:
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                source = build_sheet(
-                    sheet, path.name, enumerate(csv.reader(handle), start=1), problems
-                )
-        except UnicodeDecodeError:
+        lines = _utf8_lines(path)
+        if lines is None:
             problems.append(SourceProblem(path.name, None, None, _("the file is not UTF-8 text")))
             continue
+        source = build_sheet(sheet, path.name, _csv_rows(path), problems)
         if source is not None:
+            source.expected_rows = max(lines - source.header_line, 0)
             sheets.append(source)
     return sheets, ignored, problems
+
+
+def _utf8_lines(path: Path) -> int | None:
+    """Count a text file's lines, reading it in chunks; None when it is not UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
+    with path.open("rb") as handle:
+        try:
+            while chunk := handle.read(1 << 16):
+                decoder.decode(chunk)
+                lines += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return None
+    return lines
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, list]]:
+    """Yield a CSV file's rows numbered from 1, keeping the file open only while reading."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        yield from enumerate(csv.reader(handle), start=1)
 
 
 # --- reading cell values

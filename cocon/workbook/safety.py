@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import tempfile
 import xml.parsers.expat
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
+from typing import IO
 
 import openpyxl
 from openpyxl.utils import get_column_letter
@@ -47,6 +48,8 @@ EXCEL_MAX_ROWS = 1_048_576
 MAX_ROW_ELEMENTS = 100_000
 
 _CHUNK = 64 * 1024
+# Uploads up to this size are copied in memory; larger ones to a private temporary file.
+_SPOOL_BYTES = 1024 * 1024
 _OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 # Office stores a password-protected .xlsx as an OLE2 file holding this stream.
@@ -86,10 +89,12 @@ def check_upload(
     max_bytes: int | None = None,
     max_uncompressed: int | None = None,
     name: str | None = None,
-) -> tuple[bytes, dict[str, dict[str, str]]]:
-    """Check an uploaded .xlsx; return its bytes and each sheet's formulas by cell.
+) -> tuple[IO[bytes], dict[str, dict[str, str]]]:
+    """Check an uploaded .xlsx; return a private copy of it and each sheet's formulas by cell.
 
-    The limits default to this module's constants as they are when called.
+    The copy is what was checked, whatever happens to the file afterwards; it is kept in memory
+    up to a small size, on disk beyond. The limits default to this module's constants as they
+    are when called.
     """
     max_bytes = MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
     max_uncompressed = MAX_UNCOMPRESSED_BYTES if max_uncompressed is None else max_uncompressed
@@ -136,34 +141,46 @@ def iter_capped_rows(
         yield number, [_cell_value(cell, number, column) for column, cell in cells]
 
 
-def _read_capped(path: Path, shown: str, max_bytes: int) -> bytes:
-    """Read the whole file, refusing it as soon as it is larger than max_bytes."""
-    data = b""
+def _read_capped(path: Path, shown: str, max_bytes: int) -> IO[bytes]:
+    """Copy the file privately, refusing it as soon as it is larger than max_bytes."""
+    copy = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 (returned open)
+    size = 0
     try:
         size = path.stat().st_size
         if size <= max_bytes:
+            size = 0
             with path.open("rb") as handle:
-                # Read one byte more than allowed: the file may have grown since stat().
-                data = handle.read(max_bytes + 1)
-            size = len(data)
+                # Count what is read: the file may have grown since stat().
+                while size <= max_bytes and (chunk := handle.read(_CHUNK)):
+                    size += len(chunk)
+                    copy.write(chunk)
     except OSError as exc:
+        copy.close()
         raise Invalid(
             _("{name} cannot be read: {reason}").format(name=shown, reason=exc.strerror or exc)
         ) from exc
     if size > max_bytes:
+        copy.close()
         raise Invalid(
             _("{name} is too large ({size}); the limit is {limit}").format(
                 name=shown, size=_human_size(size), limit=_human_size(max_bytes)
             )
         )
-    if not data:
+    if not size:
+        copy.close()
         raise Invalid(_("{name} is empty").format(name=shown))
-    return data
+    copy.seek(0)
+    return copy
 
 
-def _check_signature(shown: str, data: bytes) -> None:
+def _check_signature(shown: str, copy: IO[bytes]) -> None:
     """Refuse files that are not zip archives, naming what they look like instead."""
+    copy.seek(0)
+    data = copy.read(4096)
+    copy.seek(0)
     if data.startswith(_OLE2_SIGNATURE):
+        data += copy.read()  # bounded by the size limit; only old and protected files get here
+        copy.seek(0)
         if _ENCRYPTED_PACKAGE in data:
             raise Invalid(
                 _(
@@ -188,10 +205,11 @@ def _check_signature(shown: str, data: bytes) -> None:
     )
 
 
-def _check_archive(shown: str, data: bytes, max_uncompressed: int) -> dict[str, dict[str, str]]:
+def _check_archive(shown: str, copy: IO[bytes], max_uncompressed: int) -> dict[str, dict[str, str]]:
     """Refuse damaged, macro-enabled, non-xlsx and bomb archives by reading every member."""
+    copy.seek(0)
     try:
-        with zipfile.ZipFile(BytesIO(data)) as archive:
+        with zipfile.ZipFile(copy) as archive:
             members = archive.infolist()
             names = {member.filename for member in members}
             if len(members) > MAX_MEMBERS:
@@ -443,12 +461,13 @@ class _XmlScan:
             self.open_rows -= 1
 
 
-def _load(shown: str, data: bytes) -> Workbook:
-    """Open checked bytes with openpyxl, turning any parsing failure into Invalid."""
+def _load(shown: str, copy: IO[bytes]) -> Workbook:
+    """Open a checked copy with openpyxl, turning any parsing failure into Invalid."""
+    copy.seek(0)
     try:
-        # Bytes rather than the path: openpyxl refuses paths by suffix (an upload may be saved
+        # The copy rather than the path: openpyxl refuses paths by suffix (an upload may be saved
         # as .tmp), and these are the very bytes that passed the checks.
-        return openpyxl.load_workbook(BytesIO(data), read_only=True, data_only=False)
+        return openpyxl.load_workbook(copy, read_only=True, data_only=False)
     except Exception as exc:
         if _defused(exc):
             raise _entities(shown) from exc

@@ -1,0 +1,295 @@
+"""Imports stream their rows: sheets as other writers save them, codes met again batches later,
+and memory that does not grow with the rows. Workbooks are built here or by tests/workbooks.py.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from datetime import date
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+import xlsxwriter
+from sqlalchemy import select
+from sqlmodel import Session
+
+from cocon.models import Project
+from cocon.workbook import bulk
+from cocon.workbook.reading import read_xlsx
+from tests import hostile, workbooks
+from tests.conftest import snapshot
+from tests.workbooks import headers, project, table, write_workbook
+
+database_url = workbooks.database_url
+COLUMNS = ["code", "name", "owner", "site", "category", "year", "start_date", "end_date", "budget"]
+# Style 1: a custom date format; style 2: Excel's built-in Chinese date format 31 (yyyy年m月d日).
+STYLES = (
+    f'<styleSheet xmlns="{hostile.MAIN_NS}"><numFmts count="1">'
+    '<numFmt numFmtId="164" formatCode="yyyy/m/d"/></numFmts>'
+    '<cellXfs count="3"><xf numFmtId="0"/><xf numFmtId="164"/><xf numFmtId="31"/></cellXfs>'
+    "</styleSheet>"
+)
+
+
+def _imported(cli, path: Path):
+    result = cli("import", str(path))
+    assert result.exit_code == 0, result.output + result.stderr
+    return result
+
+
+def _rejected_problems(cli, path: Path) -> list[str]:
+    result = cli("import", str(path))
+    assert result.exit_code == 1, result.output + result.stderr
+    return [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")]
+
+
+def _stored(engine, code: str) -> Project | None:
+    with Session(engine) as session:
+        return session.exec(select(Project).where(Project.code == code)).scalars().first()
+
+
+def _prefixed_sheet(rows: list[list[tuple[str, str, str | None]]]) -> str:
+    """Return sheet XML with the x: prefix and no r attributes: (type, text, style) per cell."""
+    body = []
+    for row in rows:
+        cells = []
+        for kind, text, style in row:
+            styled = f' s="{style}"' if style else ""
+            if kind == "inlineStr":
+                cells.append(
+                    f'<x:c t="inlineStr"{styled}><x:is><x:t>{escape(text)}</x:t></x:is></x:c>'
+                )
+            else:
+                cells.append(f'<x:c t="{kind}"{styled}><x:v>{escape(text)}</x:v></x:c>')
+        body.append("<x:row>" + "".join(cells) + "</x:row>")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<x:worksheet xmlns:x="{hostile.MAIN_NS}">'
+        f"<x:sheetData>{''.join(body)}</x:sheetData></x:worksheet>"
+    )
+
+
+def _header_cells() -> list[tuple[str, str, None]]:
+    return [("inlineStr", header, None) for header in headers("projects", COLUMNS, "en")]
+
+
+def test_import_reads_prefixed_sheet_without_cell_references(cli, engine, tmp_path):
+    # Writers other than Excel (the Open XML SDK, some ERP exports) prefix every element and
+    # leave out the r attributes; dates in ISO form (t="d") and in both date styles.
+    row = [
+        ("inlineStr", "X-001", None),
+        ("inlineStr", "前缀写法的项目", None),
+        ("inlineStr", "330105017", None),
+        ("n", "330105017003", None),
+        ("inlineStr", "文体设施", None),
+        ("n", "2023", None),
+        ("d", "2023-03-01T00:00:00", None),
+        ("n", "45260", "2"),  # 2023-11-30 shown as 2023年11月30日
+        ("n", "125000.5", None),
+    ]
+    data = hostile.rezip(
+        hostile.real_xlsx(),
+        {
+            hostile.SHEET: _prefixed_sheet([_header_cells(), row]).encode(),
+            "xl/styles.xml": STYLES.encode(),
+        },
+    )
+    path = tmp_path / "prefixed.xlsx"
+    path.write_bytes(data)
+    _imported(cli, path)
+    stored = _stored(engine, "X-001")
+    assert (stored.name, stored.start_date, stored.end_date, stored.budget_fen) == (
+        "前缀写法的项目",
+        date(2023, 3, 1),
+        date(2023, 11, 30),
+        12_500_050,
+    )
+
+
+def test_import_reads_dates_of_a_1904_workbook(cli, engine, tmp_path):
+    # Old Mac workbooks count days from 1904: the same date is 1,462 days less.
+    row = [
+        ("inlineStr", "X-002", None),
+        ("inlineStr", "1904年历的项目", None),
+        ("inlineStr", "330105017", None),
+        ("inlineStr", "330105017003", None),
+        ("inlineStr", "文体设施", None),
+        ("n", "2023", None),
+        ("n", str(44986 - 1462), "1"),  # 2023-03-01
+        ("n", str(45260 - 1462), "1"),  # 2023-11-30
+        ("n", "50000", None),
+    ]
+    base = hostile.real_xlsx()
+    workbook_xml = hostile.member(base, "xl/workbook.xml").decode()
+    workbook_xml = workbook_xml.replace("<workbookPr", '<workbookPr date1904="1"', 1)
+    if 'date1904="1"' not in workbook_xml:
+        workbook_xml = workbook_xml.replace("<sheets>", '<workbookPr date1904="1"/><sheets>', 1)
+    data = hostile.rezip(
+        base,
+        {
+            hostile.SHEET: _prefixed_sheet([_header_cells(), row]).encode(),
+            "xl/styles.xml": STYLES.encode(),
+            "xl/workbook.xml": workbook_xml.encode(),
+        },
+    )
+    path = tmp_path / "mac.xlsx"
+    path.write_bytes(data)
+    _imported(cli, path)
+    stored = _stored(engine, "X-002")
+    assert (stored.start_date, stored.end_date) == (date(2023, 3, 1), date(2023, 11, 30))
+
+
+def test_import_reads_rich_text_without_its_phonetic_guide(cli, engine, tmp_path):
+    # Excel keeps formatted runs and phonetic guides (rPh) in the shared strings: the name is
+    # the runs' text only.
+    strings = (
+        f'<sst xmlns="{hostile.MAIN_NS}"><si><r><t>胜利</t></r><r><rPr><b/></rPr><t>篮球</t></r>'
+        '<rPh sb="0" eb="2"><t>しょうり</t></rPh></si></sst>'
+    )
+    data = workbooks.xlsx_bytes(
+        {"共建项目": table("projects", [project("X-003", name="placeholder")])}
+    )
+    sheet = hostile.member(data, hostile.SHEET).decode()
+    cell_start = sheet.index("placeholder")
+    cell_open = sheet.rindex("<c ", 0, cell_start)
+    cell_close = sheet.index("</c>", cell_start) + len("</c>")
+    reference = sheet[cell_open:].split('r="', 1)[1].split('"', 1)[0]
+    sheet = sheet[:cell_open] + f'<c r="{reference}" t="s"><v>0</v></c>' + sheet[cell_close:]
+    path = tmp_path / "rich.xlsx"
+    path.write_bytes(_with_strings(data, sheet, strings))
+    _imported(cli, path)
+    assert _stored(engine, "X-003").name == "胜利篮球"
+
+
+def _with_strings(data: bytes, sheet: str, strings: str) -> bytes:
+    """Return data with its first sheet replaced and a shared strings part named in its rels."""
+    rels = hostile.member(data, "xl/_rels/workbook.xml.rels").decode()
+    if "sharedStrings" not in rels:
+        rels = rels.replace(
+            "</Relationships>",
+            '<Relationship Id="rIdStrings" Target="sharedStrings.xml" Type="http://schemas.'
+            'openxmlformats.org/officeDocument/2006/relationships/sharedStrings"/></Relationships>',
+        )
+    return hostile.rezip(
+        data,
+        {
+            hostile.SHEET: sheet.encode(),
+            "xl/sharedStrings.xml": strings.encode(),
+            "xl/_rels/workbook.xml.rels": rels.encode(),
+        },
+    )
+
+
+def test_import_finds_a_code_again_in_a_later_batch(cli, database_url, monkeypatch, tmp_path):
+    monkeypatch.setattr(bulk, "BATCH", 2)
+    records = [project(f"D-{n:03d}") for n in range(1, 6)] + [project("D-002", name="again")]
+    path = write_workbook(tmp_path / "d.xlsx", {"共建项目": table("projects", records)})
+    before = snapshot(database_url)
+    problems = _rejected_problems(cli, path)
+    assert problems == ["共建项目:7 [A7 项目编号]: The code D-002 appears twice in the sheet"]
+    assert snapshot(database_url) == before
+
+
+def test_import_finds_the_code_of_a_failed_row_again_later(
+    cli, database_url, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(bulk, "BATCH", 2)
+    records = [project("E-001", budget="12..5")] + [project(f"E-{n:03d}") for n in range(2, 5)]
+    records.append(project("E-001"))
+    path = write_workbook(tmp_path / "e.xlsx", {"共建项目": table("projects", records)})
+    problems = _rejected_problems(cli, path)
+    assert [problem.split("]")[0] for problem in problems] == [
+        "共建项目:2 [G2 预算金额（元）",
+        "共建项目:6 [A6 项目编号",
+    ]
+    assert problems[1].endswith("The code E-001 appears twice in the sheet")
+
+
+def test_import_finds_an_unchanged_code_again_later(cli, database_url, monkeypatch, tmp_path):
+    records = [project(f"U-{n:03d}") for n in range(1, 4)]
+    first = write_workbook(tmp_path / "first.xlsx", {"共建项目": table("projects", records)})
+    _imported(cli, first)
+    monkeypatch.setattr(bulk, "BATCH", 2)
+    again = write_workbook(
+        tmp_path / "again.xlsx", {"共建项目": table("projects", [*records, records[0]])}
+    )
+    before = snapshot(database_url)
+    problems = _rejected_problems(cli, again)
+    assert problems == ["共建项目:5 [A5 项目编号]: The code U-001 appears twice in the sheet"]
+    assert snapshot(database_url) == before
+
+
+def test_import_in_batches_writes_every_row(cli, engine, monkeypatch, tmp_path):
+    monkeypatch.setattr(bulk, "BATCH", 3)
+    records = [project(f"B-{n:03d}", budget=1000 * n) for n in range(1, 11)]
+    path = write_workbook(tmp_path / "b.xlsx", {"共建项目": table("projects", records)})
+    result = _imported(cli, path)
+    assert "10 to create" in result.output
+    assert [_stored(engine, f"B-{n:03d}").budget_fen for n in (1, 5, 10)] == [
+        100_000,
+        500_000,
+        1_000_000,
+    ]
+
+
+def _projects_file(path: Path, rows: int) -> Path:
+    """Write a projects sheet of rows rows with xlsxwriter, as a large office list would be."""
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = book.add_worksheet("共建项目")
+    sheet.write_row(0, 0, headers("projects", COLUMNS))
+    for line in range(1, rows + 1):
+        sheet.write_row(
+            line,
+            0,
+            [f"M-{line:06d}", f"项目{line}", "330105017", "330105017003", "文体设施", 2023,
+             "2023-03-01", "2023-11-30", 10_000 + line],
+        )  # fmt: skip
+    book.close()
+    return path
+
+
+def _peak_reading(path: Path) -> tuple[int, int]:
+    """Read every row of a workbook as an import does; return the rows and the peak bytes."""
+    tracemalloc.start()
+    try:
+        sheets, _ignored, problems = read_xlsx(path)
+        assert not problems
+        count = sum(1 for source in sheets for _row in source.rows)
+        return count, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_read_xlsx_memory_does_not_grow_with_rows(tmp_path):
+    small_rows, small_peak = _peak_reading(_projects_file(tmp_path / "small.xlsx", 2_000))
+    large_rows, large_peak = _peak_reading(_projects_file(tmp_path / "large.xlsx", 40_000))
+    assert (small_rows, large_rows) == (2_000, 40_000)
+    # Holding the rows would take about 10 MB more for the larger sheet; streaming, well under 1.
+    assert large_peak - small_peak < 1_000_000, (small_peak, large_peak)
+
+
+@pytest.mark.parametrize("declared", ["A1:I40001", "A1"])
+def test_read_xlsx_expected_rows_from_dimension(tmp_path, declared):
+    path = _projects_file(tmp_path / "p.xlsx", 10)
+    data = path.read_bytes()
+    sheet = hostile.member(data, hostile.SHEET).decode()
+    start = sheet.index("<dimension")
+    end = sheet.index("/>", start) + 2
+    sheet = sheet[:start] + f'<dimension ref="{declared}"/>' + sheet[end:]
+    path.write_bytes(hostile.rezip(data, {hostile.SHEET: sheet.encode()}))
+    sheets, _ignored, _problems = read_xlsx(path)
+    assert sheets[0].expected_rows == (40_000 if declared != "A1" else 0)
+    assert sum(1 for _row in sheets[0].rows) == 10
+
+
+def test_import_tells_progress_after_each_batch(engine, monkeypatch, tmp_path):
+    from cocon.checks import DEFAULT
+    from cocon.db import session_scope
+    from cocon.workbook.importer import import_source
+
+    monkeypatch.setattr(bulk, "BATCH", 5)
+    path = _projects_file(tmp_path / "p.xlsx", 12)
+    told: list[tuple[str, int, int]] = []
+    with session_scope(engine, write=True) as session:
+        import_source(session, path, DEFAULT, lambda *args: told.append(args))
+    assert told == [("共建项目", 5, 12), ("共建项目", 10, 12), ("共建项目", 12, 12)]
