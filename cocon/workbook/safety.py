@@ -346,7 +346,7 @@ class _QuickScan:
         self.parser.StartDoctypeDeclHandler = self._doctype
 
     def _doctype(self, *_args: object) -> None:
-        raise _entities(self.shown)
+        raise entities_refused(self.shown)
 
     def feed(self, chunk: bytes) -> bool:
         """Scan the next chunk; return False once the member turns out not to be XML."""
@@ -413,7 +413,7 @@ class _XmlScan:
         return True
 
     def _doctype(self, *_args: object) -> None:
-        raise _entities(self.shown)
+        raise entities_refused(self.shown)
 
     def _start(self, name: str, attributes: dict[str, str]) -> None:
         if self.open_rows:
@@ -470,7 +470,7 @@ def _load(shown: str, copy: IO[bytes]) -> Workbook:
         return openpyxl.load_workbook(copy, read_only=True, data_only=False)
     except Exception as exc:
         if _defused(exc):
-            raise _entities(shown) from exc
+            raise entities_refused(shown) from exc
         # A hostile file can make openpyxl fail in any way (KeyError, ValueError, TypeError,
         # ParseError, InvalidFileException...): each means the file is not a usable workbook.
         raise Invalid(
@@ -567,7 +567,8 @@ def _macros(shown: str) -> Invalid:
     )
 
 
-def _entities(shown: str) -> Invalid:
+def entities_refused(shown: str) -> Invalid:
+    """Return the error of a file that declares XML entities (a DTD), refused everywhere."""
     return Invalid(
         _("{name} contains XML entity declarations, which are refused").format(name=shown)
     )

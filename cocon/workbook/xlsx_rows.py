@@ -17,13 +17,14 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO
 
+from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
 
 from cocon.errors import Invalid
 from cocon.i18n import _
-from cocon.workbook.safety import EXCEL_MAX_ROWS, MAX_COLUMNS, MAX_ROWS
+from cocon.workbook.safety import EXCEL_MAX_ROWS, MAX_COLUMNS, MAX_ROWS, entities_refused
 
 _CHUNK = 64 * 1024
 _RELATIONSHIPS = (
@@ -87,7 +88,10 @@ class StreamedWorkbook:
             self.strings = self._read_strings(strings_member)
         except Invalid:
             raise
+        except DefusedXmlException as exc:
+            raise entities_refused(shown) from exc
         except Exception as exc:
+            # A hostile or broken part can fail in any way: each means no usable workbook.
             raise Invalid(
                 _(
                     "{name} could not be read as an Excel workbook: open it in Excel and save it again as .xlsx"
@@ -303,9 +307,7 @@ def _parser(shown: str) -> xml.parsers.expat.XMLParserType:
     parser.buffer_text = True
 
     def refuse(*_args: object) -> None:
-        raise Invalid(
-            _("{name} contains XML entity declarations, which are refused").format(name=shown)
-        )
+        raise entities_refused(shown)
 
     parser.StartDoctypeDeclHandler = refuse
     parser.EntityDeclHandler = refuse
