@@ -45,7 +45,9 @@ STATUS_PATHS: dict[Status, tuple[Status, ...]] = {
     **{status: _FORWARD[: i + 1] for i, status in enumerate(_FORWARD)},
     Status.CANCELLED: (Status.DRAFT, Status.SUBMITTED, Status.CANCELLED),
 }
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,39}$")
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$")
+# Words a code cannot be: each is a page of its own (/projects/new, /allocations/new).
+RESERVED_CODES = frozenset(("new",))
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日")
 
 
@@ -84,13 +86,18 @@ def parse_year(raw: object, field: str = "year") -> int:
 
 
 def clean_project_code(raw: object) -> str:
-    """Accept a project or allocation code of letters, digits and - _ . /."""
+    """Accept a project or allocation code of letters, digits and - _ . (each names a web page)."""
     text = str(raw or "").strip()
     if not _CODE.match(text):
         raise Invalid(
             _(
-                "'{value}' is not a code: use up to 40 letters, digits, - _ . /, e.g. GS-2023-001"
+                "'{value}' is not a code: use up to 40 letters, digits, - _ ., e.g. GS-2023-001"
             ).format(value=text),
+            field="code",
+        )
+    if text.lower() in RESERVED_CODES:
+        raise Invalid(
+            _("Use another code: '{code}' cannot be part of a web address").format(code=text),
             field="code",
         )
     return text

@@ -36,7 +36,7 @@ from cocon.web.money_support import (
     required,
     sub_allocations,
 )
-from cocon.web.projects import FORM_PAGE, ORG_CHOICES_LIMIT, address_safe_code, scoped_url
+from cocon.web.projects import FORM_PAGE, ORG_CHOICES_LIMIT, scoped_url
 from cocon.web.queries import orgs_in_scope
 from cocon.web.scope import current_scope, org_in_scope, selected_year
 
@@ -168,8 +168,6 @@ def save_form(
         org = _lookup(errors, "org", lambda: org_in_scope(session, values["org"], scope))
     if values["parent"] and locked_parent is None:
         parent = _lookup(errors, "parent", lambda: get_allocation(session, values["parent"], scope))
-    if values["code"] and (problem := address_safe_code(values["code"])):
-        errors["code"] = problem
     checks = {
         "year": (parse_year, values["year"]),
         "amount": (positive_amount, values["amount"]),

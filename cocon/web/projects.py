@@ -67,7 +67,6 @@ LEVEL_KEYS = {level.name.lower(): int(level) for level in Level}
 DONE = ("created", "saved", "status")
 BEIJING = timezone(timedelta(hours=8))
 # Text a code must not hold to stay one segment of a web address.
-UNSAFE_CODES = ("new",)
 # Handlers whose page holds a POST form: only these hand out the CSRF cookie.
 FORM_PAGE = {"csrf_form": True}
 
@@ -116,13 +115,6 @@ def parse_filters(
         descending=raw["dir"] == "desc",
     )
     return filters, page, errors
-
-
-def address_safe_code(code: str) -> str | None:
-    """Return why a typed code cannot name a page ('/' or a reserved word), or None."""
-    if code.lower() in UNSAFE_CODES or "/" in code:
-        return _("Use another code: '{code}' cannot be part of a web address").format(code=code)
-    return None
 
 
 def list_link(request: Request):
@@ -279,8 +271,6 @@ def save_form(
                 orgs[field] = org_in_scope(session, values[field], scope)
             except (Invalid, NotFound) as error:
                 errors[field] = error.message
-    if problem := address_safe_code(values["code"]):
-        errors["code"] = problem
     data = ProjectInput(**{**values, **orgs})
     try:
         if errors:  # check the rest too, so every error shows at once, but save nothing

@@ -233,7 +233,7 @@ def test_allocate_with_errors_keeps_input_and_saves_nothing(fresh_client, fresh_
     html = response.text
     assert field_error(html, "org") == "This field is required"
     assert "'12..5' is not an amount" in field_error(html, "amount")
-    assert "cannot be part of a web address" in field_error(html, "code")
+    assert "is not a code" in field_error(html, "code")
     assert "is not a year" in field_error(html, "year")
     assert 'value="12..5"' in html and 'value="WH/2024"' in html and "自筹" in html
     assert 'class="error-summary"' in html
