@@ -293,22 +293,3 @@ def test_import_tells_progress_after_each_batch(engine, monkeypatch, tmp_path):
     with session_scope(engine, write=True) as session:
         import_source(session, path, DEFAULT, lambda *args: told.append(args))
     assert told == [("共建项目", 5, 12), ("共建项目", 10, 12), ("共建项目", 12, 12)]
-
-
-@pytest.mark.parametrize("code", ["A/1", "new", "NEW"])
-def test_import_refuses_a_project_code_no_page_could_show(cli, database_url, tmp_path, code):
-    # Every project has a page at /projects/CODE: a slash, or the word of the "new" page, would
-    # leave the project out of reach of the web.
-    path = write_workbook(tmp_path / "c.xlsx", {"共建项目": table("projects", [project(code)])})
-    before = snapshot(database_url)
-    problems = _rejected_problems(cli, path)
-    assert len(problems) == 1 and problems[0].startswith("共建项目:2 [A2 项目编号]")
-    assert snapshot(database_url) == before
-
-
-def test_cli_refuses_an_allocation_code_with_a_slash(cli, database_url):
-    before = snapshot(database_url)
-    result = cli("allocations", "add", "330105", "2023", "1000", "--code", "GS/2023-X")
-    assert result.exit_code == 1
-    assert "is not a code" in result.output + result.stderr
-    assert snapshot(database_url) == before
