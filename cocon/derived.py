@@ -274,13 +274,19 @@ class IdLog:
         """Add ids (repeats are fine)."""
         self._ids.extend(ids)
 
-    def chunks(self, size: int) -> Iterator[list[int]]:
-        """Yield the distinct ids in ascending order, size at a time."""
-        if not self._ids:
+    def chunks(self, size: int, *others: IdLog) -> Iterator[list[int]]:
+        """Yield the distinct ids (of this log and others) in ascending order, size at a time."""
+        logs = [log._ids for log in (self, *others) if log._ids]
+        if not logs:
             return
-        distinct = np.unique(np.frombuffer(self._ids, dtype=np.int64))
+        distinct = np.unique(np.concatenate([np.frombuffer(ids, dtype=np.int64) for ids in logs]))
         for start in range(0, len(distinct), size):
             yield distinct[start : start + size].tolist()
+
+
+def note_checked_projects(session: Session, ids: Iterable[int]) -> None:
+    """Count projects whose figures are already right among what a deferred block touched."""
+    _defer(session, "checked_projects", ids)
 
 
 def _defer(session: Session, kind: str, ids: Iterable[int]) -> bool:
@@ -298,12 +304,13 @@ _DEFERRED = "cocon_deferred_refresh"
 def deferred_refresh(session: Session) -> Iterator[dict[str, IdLog]]:
     """Collect the refreshes asked for inside the block and run them once, set-based, at its end.
 
-    Yields the ids collected so far ("projects", "allocations"): what the block touched.
+    Yields the ids collected so far ("projects", "allocations" to refresh; "checked_projects"
+    already right): what the block touched.
     """
     if _DEFERRED in session.info:
         yield session.info[_DEFERRED]
         return
-    pending = {"projects": IdLog(), "allocations": IdLog()}
+    pending = {"projects": IdLog(), "allocations": IdLog(), "checked_projects": IdLog()}
     session.info[_DEFERRED] = pending
     try:
         yield pending

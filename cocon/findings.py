@@ -178,6 +178,21 @@ def touched_project_findings(
     return findings
 
 
+def count_project_findings(session: Session, project_ids: list[int]) -> int:
+    """Count the findings touched_project_findings would word for these projects.
+
+    Each failing check of a project (an overpaid line, a gap, a surplus, dates outside its
+    year) is one finding, as its failing_checks counts them.
+    """
+    table = Project.__table__
+    total = session.connection().execute(
+        select(func.coalesce(func.sum(table.c.failing_checks), 0)).where(
+            in_list(session, table.c.id, project_ids)
+        )
+    )
+    return int(total.scalar_one())
+
+
 def _project_messages(
     failing: list, overpaid: dict[int, list[tuple[str, int, int]]], policies: Policies
 ) -> list[Finding]:

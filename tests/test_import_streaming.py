@@ -293,3 +293,49 @@ def test_import_tells_progress_after_each_batch(engine, monkeypatch, tmp_path):
     with session_scope(engine, write=True) as session:
         import_source(session, path, DEFAULT, lambda *args: told.append(args))
     assert told == [("共建项目", 5, 12), ("共建项目", 10, 12), ("共建项目", 12, 12)]
+
+
+def _import(engine, path: Path):
+    from cocon.checks import DEFAULT
+    from cocon.db import session_scope
+    from cocon.workbook.importer import import_source
+
+    with session_scope(engine, write=True) as session:
+        return import_source(session, path, DEFAULT)
+
+
+def test_import_counts_every_warning_but_words_the_first(engine, monkeypatch, tmp_path):
+    from cocon.workbook import importer
+
+    monkeypatch.setattr(importer, "WARNINGS_KEPT", 2)
+    monkeypatch.setattr(importer, "WARNING_CHUNK", 2)
+    # Approved without funding: a gap each; the last one's dates lie outside its year too.
+    records = [project(f"W-{n:03d}", status="approved", start_date=None) for n in range(1, 8)]
+    records[-1]["start_date"] = "2022-12-01"
+    path = write_workbook(tmp_path / "w.xlsx", {"共建项目": table("projects", records)})
+    report = _import(engine, path)
+    assert report.warning_count == 8
+    assert [finding.subject for finding in report.warnings] == ["W-001", "W-002"]
+
+
+def test_import_new_projects_figures_equal_a_full_recompute(engine, tmp_path):
+    from cocon.db import session_scope
+    from cocon.derived import recompute_all
+
+    dates = {"start_date": None, "end_date": None}
+    records = [
+        project("F-001", status="approved", **dates),
+        project("F-002", status="cancelled", **{**dates, "end_date": "2024-01-05"}),
+        project("F-003", start_date="2022-12-01", end_date="2024-01-05"),
+        project("F-004", status="in_progress", budget=0, **dates),
+    ]
+    path = write_workbook(tmp_path / "f.xlsx", {"共建项目": table("projects", records)})
+    _import(engine, path)
+    columns = select(Project.code, Project.failing_checks, Project.paid_fen, Project.partners_fen)
+    with Session(engine) as session:
+        imported = session.execute(columns.order_by(Project.code)).all()
+    with session_scope(engine, write=True) as session:
+        recompute_all(session)
+    with Session(engine) as session:
+        assert session.execute(columns.order_by(Project.code)).all() == imported
+    assert [row.failing_checks for row in imported if row.code.startswith("F-")] == [1, 1, 1, 0]

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from cocon.db import in_list
-from cocon.derived import refresh_projects
+from cocon.derived import note_checked_projects, project_failures, refresh_projects
 from cocon.errors import CoconError, Invalid, SourceProblem
 from cocon.i18n import _
 from cocon.labels import parse_choice
@@ -242,7 +242,18 @@ class _Checker:
                 self._failed(code)
                 continue
             if current is None:
-                inserts.append({**clean, "status": target.value})
+                # A new project has no money yet: its derived figures are known now (the
+                # refresh is only asked for projects that existed, and may have some).
+                failing = project_failures(
+                    target.value,
+                    clean["budget_fen"],
+                    clean["year"],
+                    clean.get("start_date"),
+                    clean.get("end_date"),
+                    0,
+                    0,
+                )
+                inserts.append({**clean, "status": target.value, "failing_checks": failing})
                 history.append((code, [None, Status.DRAFT, *steps]))
                 counts["created"] += 1
             elif all(current[key] == clean[key] for key in STORED if key in clean) and not steps:
@@ -301,7 +312,9 @@ def _write(
                     ["project_id", "from_status", "to_status", "changed_at"], logged
                 )
             )
-    refresh_projects(session, ids.values())
+    new = {row["code"] for row in inserts}
+    refresh_projects(session, [ids[code] for code, _steps in history if code not in new])
+    note_checked_projects(session, [ids[code] for code in new])
     return ids.values()
 
 

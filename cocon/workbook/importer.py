@@ -16,7 +16,11 @@ from sqlmodel import Session
 from cocon.checks import Finding, Policies
 from cocon.derived import IdLog, deferred_refresh
 from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
-from cocon.findings import allocation_findings, touched_project_findings
+from cocon.findings import (
+    allocation_findings,
+    count_project_findings,
+    touched_project_findings,
+)
 from cocon.i18n import _
 from cocon.models import Org
 from cocon.projects import FieldErrors
@@ -157,14 +161,17 @@ def _warnings(
     """Return the first failing checks of what the import touched, and how many fail in all."""
     kept: list[Finding] = []
     count = 0
-    for kind in ("allocations", "projects"):
-        for part in touched[kind].chunks(WARNING_CHUNK):
-            if kind == "allocations":
-                findings = allocation_findings(session, None, None, policies, part)
-            else:
-                findings = touched_project_findings(session, policies, part)
-            count += len(findings)
-            kept += findings[: max(WARNINGS_KEPT - len(kept), 0)]
+    for part in touched["allocations"].chunks(WARNING_CHUNK):
+        findings = allocation_findings(session, None, None, policies, part)
+        count += len(findings)
+        kept += findings[: max(WARNINGS_KEPT - len(kept), 0)]
+    for part in touched["projects"].chunks(WARNING_CHUNK, touched["checked_projects"]):
+        if len(kept) >= WARNINGS_KEPT:
+            count += count_project_findings(session, part)  # enough worded: only count
+            continue
+        findings = touched_project_findings(session, policies, part)
+        count += len(findings)
+        kept += findings[: max(WARNINGS_KEPT - len(kept), 0)]
     return kept, count
 
 
