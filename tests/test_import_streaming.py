@@ -339,3 +339,78 @@ def test_import_new_projects_figures_equal_a_full_recompute(engine, tmp_path):
     with Session(engine) as session:
         assert session.execute(columns.order_by(Project.code)).all() == imported
     assert [row.failing_checks for row in imported if row.code.startswith("F-")] == [1, 1, 1, 0]
+
+
+def _rows_read(path: Path) -> list[tuple[int, tuple]]:
+    sheets, _ignored, problems = read_xlsx(path)
+    assert not problems
+    return [(row.line, row.values) for source in sheets for row in source.rows]
+
+
+def _irregular(_head: bytes) -> str:
+    from cocon.workbook.xlsx_fast import Irregular
+
+    raise Irregular
+
+
+def _varied_rows(count: int) -> list[list[object]]:
+    rows = [headers("projects", COLUMNS)]
+    for line in range(1, count + 1):
+        rows.append(
+            [f"V-{line:04d}", f"名称 & <{line}>", "330105017", 330105017003, "文体设施", 2023,
+             date(2023, 3, line % 28 + 1), None, 1000.5 * line]
+        )  # fmt: skip
+    return rows
+
+
+@pytest.mark.parametrize("writer", ["openpyxl", "xlsxwriter"])
+def test_read_xlsx_fast_reader_reads_as_the_xml_parser(tmp_path, monkeypatch, writer):
+    # The regular-expression reader and the XML parser give the same rows, value for value.
+    from cocon.workbook import xlsx_rows
+
+    path = tmp_path / "v.xlsx"
+    rows = _varied_rows(300)
+    if writer == "openpyxl":
+        write_workbook(path, {"共建项目": rows})
+    else:
+        book = xlsxwriter.Workbook(str(path))  # shared strings, as Excel writes them
+        sheet = book.add_worksheet("共建项目")
+        dates = book.add_format({"num_format": "yyyy-mm-dd"})
+        for line, row in enumerate(rows):
+            for column, value in enumerate(row):
+                if isinstance(value, date):
+                    sheet.write_datetime(line, column, value, dates)
+                elif value is not None:
+                    sheet.write(line, column, value)
+        book.close()
+    parsed_rows = xlsx_rows.SheetRows._parsed_rows
+    with monkeypatch.context() as patched:  # the fast reader takes the whole sheet
+        patched.setattr(xlsx_rows.SheetRows, "_parsed_rows", lambda _self: pytest.fail("parsed"))
+        fast = _rows_read(path)
+    assert xlsx_rows.SheetRows._parsed_rows is parsed_rows
+    monkeypatch.setattr(xlsx_rows, "sheet_prefix", _irregular)
+    assert _rows_read(path) == fast
+    assert fast[0] == (2, ("V-0001", "名称 & <1>", "330105017", 330105017003, "文体设施", 2023,
+                           date(2023, 3, 2), None, 1000.5))  # fmt: skip
+    assert len(fast) == 300
+
+
+def test_read_xlsx_takes_over_mid_sheet_without_losing_a_row(tmp_path):
+    # Row 250 holds rich text (formatted runs), which only the XML parser reads: the reader
+    # switches there and neither repeats nor drops a row.
+    data = workbooks.xlsx_bytes({"共建项目": _varied_rows(300)})
+    sheet = hostile.member(data, hostile.SHEET).decode()
+    plain = '<c r="B250" t="inlineStr"><is><t>'
+    assert plain in sheet
+    start = sheet.index(plain)
+    end = sheet.index("</c>", start) + len("</c>")
+    rich = (
+        '<c r="B250" t="inlineStr"><is><r><t>富</t></r><r><rPr><b/></rPr><t>文本</t></r></is></c>'
+    )
+    path = tmp_path / "rich.xlsx"
+    path.write_bytes(
+        hostile.rezip(data, {hostile.SHEET: (sheet[:start] + rich + sheet[end:]).encode()})
+    )
+    rows = _rows_read(path)
+    assert [line for line, _values in rows] == list(range(2, 302))
+    assert rows[248][1][1] == "富文本"

@@ -1,12 +1,15 @@
 """Stream the rows of a checked .xlsx workbook one at a time, so memory stays flat as rows grow.
 
-Each sheet's XML is parsed as it is decompressed (expat, no tree kept); shared strings are held
-packed as UTF-8 in one buffer. Values come back as calamine and Excel show them: text, int or
+Each sheet's XML is read as it is decompressed, no tree kept: by regular expressions where the
+sheet is written as Excel and the common libraries write it (cocon.workbook.xlsx_fast), else by
+the XML parser (expat), element by element. Shared strings are held packed as UTF-8 in one
+buffer. Values come back as calamine and Excel show them: text, int or
 float, bool, date (or datetime with a time of day) for cells with a date format.
 """
 
 from __future__ import annotations
 
+import codecs
 import posixpath
 import re
 import xml.parsers.expat
@@ -25,6 +28,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, fr
 from cocon.errors import Invalid
 from cocon.i18n import _
 from cocon.workbook.safety import EXCEL_MAX_ROWS, MAX_COLUMNS, MAX_ROWS, entities_refused
+from cocon.workbook.xlsx_fast import FastRows, Irregular, sheet_prefix
 
 _CHUNK = 64 * 1024
 _RELATIONSHIPS = (
@@ -214,21 +218,70 @@ class SheetRows:
         return next(self._iterator)
 
     def _rows(self) -> Iterator[tuple[int, list]]:
-        done: list[tuple[int, list]] = []
-        parser = self._parser(done)
+        given = 0
         try:
-            with self.book.archive.open(self.member) as stream:
-                while chunk := stream.read(_CHUNK):
-                    parser.Parse(chunk, False)
-                    yield from done
-                    done.clear()
-                parser.Parse(b"", True)
+            try:
+                for row in self._fast_rows():
+                    given += 1
+                    yield row
+                return
+            except Irregular:
+                pass  # read it all again with the XML parser, skipping the rows already given
+            for row in self._parsed_rows():
+                if given:
+                    given -= 1
+                    continue
+                yield row
         except Invalid:
             raise
         except (xml.parsers.expat.ExpatError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise self._damaged() from exc
         except (KeyError, ValueError, IndexError, OverflowError) as exc:
             raise self._damaged() from exc
+
+    def _fast_rows(self) -> Iterator[tuple[int, list]]:
+        """Read the rows with cocon.workbook.xlsx_fast; raise Irregular where it cannot."""
+        book = self.book
+        strings, dates, moments = book.strings, book.date_styles, _Moments(book.date_epoch)
+
+        def value(kind: str, text: str, style: str | None) -> object:
+            return _value(kind, text, style, strings, dates, moments)
+
+        with book.archive.open(self.member) as stream:
+            chunk = stream.read(_CHUNK)
+            fast = FastRows(
+                sheet_prefix(chunk), value, _ColumnNumbers(), strings, dates, self._declare
+            )
+            well_formed = _parser(book.shown)  # no handlers: it only checks, in C
+            decoder = codecs.getincrementaldecoder("utf-8-sig")()
+            while chunk:
+                well_formed.Parse(chunk, False)
+                yield from self._within_caps(fast.feed(decoder.decode(chunk)))
+                chunk = stream.read(_CHUNK)
+            well_formed.Parse(b"", True)
+            yield from self._within_caps(fast.feed(decoder.decode(b"", final=True)))
+        if not fast.finished:
+            raise Irregular
+
+    def _declare(self, reference: str) -> None:
+        self.declared_rows = _last_row(reference)
+
+    def _within_caps(self, rows: Iterator[tuple[int, list]]) -> Iterator[tuple[int, list]]:
+        for line, values in rows:
+            if line > MAX_ROWS or len(values) > MAX_COLUMNS:
+                raise _too_large(self.title)
+            yield line, values
+
+    def _parsed_rows(self) -> Iterator[tuple[int, list]]:
+        """Read the rows with the XML parser, element by element: any well-formed sheet."""
+        done: list[tuple[int, list]] = []
+        parser = self._parser(done)
+        with self.book.archive.open(self.member) as stream:
+            while chunk := stream.read(_CHUNK):
+                parser.Parse(chunk, False)
+                yield from done
+                done.clear()
+            parser.Parse(b"", True)
         yield from done
 
     def _damaged(self) -> Invalid:
@@ -268,7 +321,7 @@ class SheetRows:
                 state[1] = 0
                 values.clear()
             elif local == "dimension":
-                self.declared_rows = _last_row(attributes.get("ref", ""))
+                self._declare(attributes.get("ref", ""))
 
         def end(name: str) -> None:
             local = tags[name]
