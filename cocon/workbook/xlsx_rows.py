@@ -17,17 +17,17 @@ import zipfile
 import zlib
 from array import array
 from collections.abc import Iterator
-from datetime import datetime
 from typing import IO
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
-from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
+from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900
 
 from cocon.errors import Invalid
 from cocon.i18n import _
 from cocon.workbook.safety import EXCEL_MAX_ROWS, MAX_COLUMNS, MAX_ROWS, entities_refused
+from cocon.workbook.xlsx_cells import ColumnNumbers, Moments, cell_value
 from cocon.workbook.xlsx_fast import FastRows, Irregular, sheet_prefix
 
 _CHUNK = 64 * 1024
@@ -43,8 +43,6 @@ _DATE_FORMAT_IDS = frozenset(
     + [*range(27, 37), *range(50, 59)]
 )
 _LETTERS = re.compile(r"[A-Z]+")
-_INFINITY = float("inf")
-_EXCEL_MAX_COLUMNS = 16_384
 _DEFAULT_STRINGS = "xl/sharedStrings.xml"
 
 
@@ -242,15 +240,15 @@ class SheetRows:
     def _fast_rows(self) -> Iterator[tuple[int, list]]:
         """Read the rows with cocon.workbook.xlsx_fast; raise Irregular where it cannot."""
         book = self.book
-        strings, dates, moments = book.strings, book.date_styles, _Moments(book.date_epoch)
+        strings, dates, moments = book.strings, book.date_styles, Moments(book.date_epoch)
 
         def value(kind: str, text: str, style: str | None) -> object:
-            return _value(kind, text, style, strings, dates, moments)
+            return cell_value(kind, text, style, strings, dates, moments)
 
         with book.archive.open(self.member) as stream:
             chunk = stream.read(_CHUNK)
             fast = FastRows(
-                sheet_prefix(chunk), value, _ColumnNumbers(), strings, dates, self._declare
+                sheet_prefix(chunk), value, ColumnNumbers(), strings, dates, self._declare
             )
             well_formed = _parser(book.shown)  # no handlers: it only checks, in C
             decoder = codecs.getincrementaldecoder("utf-8-sig")()
@@ -290,7 +288,7 @@ class SheetRows:
     def _parser(self, done: list[tuple[int, list]]) -> xml.parsers.expat.XMLParserType:
         """Make a parser that appends each finished row with a value to done."""
         strings, date_styles, epoch = self.book.strings, self.book.date_styles, self.book.date_epoch
-        tags, columns, moments = _Tags(), _ColumnNumbers(), _Moments(epoch)
+        tags, columns, moments = _Tags(), ColumnNumbers(), Moments(epoch)
         title = self.title
         # The cell being read: [row, column, type, style, reading text?, in phonetic run?]
         state = [0, 0, "n", None, False, 0]
@@ -326,7 +324,9 @@ class SheetRows:
         def end(name: str) -> None:
             local = tags[name]
             if local == "c":
-                value = _value(state[2], "".join(parts), state[3], strings, date_styles, moments)
+                value = cell_value(
+                    state[2], "".join(parts), state[3], strings, date_styles, moments
+                )
                 if value is None:
                     return
                 column = state[1]
@@ -365,63 +365,6 @@ def _parser(shown: str) -> xml.parsers.expat.XMLParserType:
     parser.StartDoctypeDeclHandler = refuse
     parser.EntityDeclHandler = refuse
     return parser
-
-
-def _value(
-    kind: str, text: str, style: str | None, strings: SharedStrings, dates: frozenset[str], moments
-):
-    """Turn a cell's type, text and style into its value (None for an empty cell)."""
-    if kind == "n":
-        if not text:
-            return None
-        number = int(text) if text.isdigit() else float(text)
-        if style in dates:
-            return moments[number]
-        if number != number or number in (_INFINITY, -_INFINITY):
-            return text  # not a number Excel writes: left as text, refused where one is due
-        return number
-    if kind == "s":
-        return strings[int(text)] if text else None
-    if kind in ("inlineStr", "str", "e"):
-        return text or None
-    if not text:
-        return None
-    if kind == "b":
-        return text.strip() in ("1", "true")
-    if kind == "d":
-        return datetime.fromisoformat(text.strip().removesuffix("Z"))
-    raise ValueError(f"unknown cell type {kind}")
-
-
-class _Moments(dict):
-    """Excel date serials to dates (datetimes when they hold a time), each worked out once."""
-
-    def __init__(self, epoch: datetime) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def __missing__(self, serial: float) -> object:
-        try:
-            moment = from_excel(serial, self.epoch)
-        except (ValueError, OverflowError):
-            moment = serial  # no date: the number is refused where a date is due
-        if isinstance(moment, datetime) and moment.time() == datetime.min.time():
-            moment = moment.date()
-        self[serial] = moment
-        return moment
-
-
-class _ColumnNumbers(dict):
-    """Column letters to numbers (A → 1), worked out once per letters seen."""
-
-    def __missing__(self, letters: str) -> int:
-        number = 0
-        for letter in letters:
-            number = number * 26 + ord(letter) - 64
-        if number > _EXCEL_MAX_COLUMNS:
-            raise ValueError(f"column {letters} is beyond Excel's last column")
-        self[letters] = number
-        return number
 
 
 def _last_row(reference: str) -> int | None:
