@@ -1,31 +1,42 @@
 """Rollups: every org's figures over its subtree, for all nodes at once in a fixed number of queries.
 
 Each org's own project figures come from org_figures (about one row per org and year, kept by
-triggers on project), its allocation figures from one grouped scan of the allocations; totals are
-summed bottom-up with numpy, level by level, in exact 64-bit integers. The whole tree's shape is
-kept in memory per engine while its key (org count, highest id, move counter) stays the same.
+triggers on project, read as the text the database generates per row), its allocation figures
+from one grouped scan of the allocations; totals are summed bottom-up with numpy, level by level,
+in exact 64-bit integers. The whole tree's shape is kept in memory per engine while its key (org
+count, highest id, move counter) stays the same; see cocon.rollup_read.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import mmap
 from collections import Counter
 from dataclasses import dataclass, field
-from weakref import WeakKeyDictionary
+from functools import cached_property
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlmodel import Session
 
-from cocon.derived import FIGURE_SUMS, GAP_STATUSES
+from cocon.derived import GAP_STATUSES
 from cocon.models import Level, Org, Status
 from cocon.money import format_decimal
+from cocon.rollup_read import (
+    FIGURE_TEXT_VALUES,
+    LEVELS,
+    TREE_ROWS,
+    Tree,
+    fetch_columns,
+    fetch_figures,
+    forget_tree_shapes,
+    whole_tree,
+)
 from cocon.scope import within
 
-LEVELS = tuple(int(level) for level in Level)
 STATUSES = tuple(status.value for status in Status)
 SOURCE_KEYS = ("province", "city", "district", "street", "community")
-# Columns of the figure arrays.
+# Columns of the figure arrays: first those of org_figures.figures_text in its order, so that its
+# rows land in one slice, then those that only allocations add to.
 COLUMNS = (
     "projects",
     *STATUSES,
@@ -37,24 +48,21 @@ COLUMNS = (
     "l5",
     "partners",
     "paid",
+    "failing",
     "held",
     "drawn",
-    "failing",
 )
 COL = {name: index for index, name in enumerate(COLUMNS)}
-# org_figures columns read by the rollup.
-FIGURE_COLUMNS = (*STATUSES, *FIGURE_SUMS)
-# The column of the figure arrays that each of FIGURE_COLUMNS adds to.
-FIGURE_TARGETS = tuple(
-    COL[name]
-    for name in (*STATUSES, "budget", "l1", "l2", "l3", "l4", "l5", "partners", "paid", "failing")
-)
+FROM_FIGURES = slice(0, FIGURE_TEXT_VALUES - 1)
+# Above this many nodes, rollup_tree works out every org's own figures at once.
+_OWN_ROW_BY_ROW = 64
 __all__ = [
     "GAP_STATUSES",
     "Figures",
     "Rollup",
     "RollupNode",
     "compute_rollup",
+    "forget_tree_shapes",
     "node_to_dict",
     "rollup_tree",
 ]
@@ -118,13 +126,40 @@ class Figures:
 
 @dataclass
 class Rollup:
-    """Own and subtree figures of every org under a root, as arrays in org-id order."""
+    """Subtree figures of every org under a root, a row per org in org-id order; own ones on demand.
 
-    ids: np.ndarray
-    parents: np.ndarray
-    levels: np.ndarray
-    own: np.ndarray
-    total: np.ndarray
+    Each org's own figures are its total less its children's: worked out only when asked for,
+    so a rollup does not fill a second array as big as the totals that nobody reads.
+    """
+
+    tree: Tree
+    # One row per figure (see Tree): total is its transposed view, one row per org.
+    by_figure: np.ndarray
+
+    @property
+    def total(self) -> np.ndarray:
+        """Return every org's subtree figures."""
+        return self.by_figure.T
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Return the org ids, ascending."""
+        return self.tree.ids
+
+    @property
+    def parents(self) -> np.ndarray:
+        """Return each org's parent row, or -1."""
+        return self.tree.parents
+
+    @property
+    def levels(self) -> np.ndarray:
+        """Return each org's level."""
+        return self.tree.levels
+
+    @cached_property
+    def own(self) -> np.ndarray:
+        """Return every org's own figures."""
+        return self.tree.own(self.by_figure).T
 
     def position(self, org_id: int) -> int:
         """Return the row of an org, or raise KeyError."""
@@ -133,171 +168,59 @@ class Rollup:
             raise KeyError(org_id)
         return index
 
+    def own_row(self, position: int) -> np.ndarray:
+        """Return the own figures of the org in a row."""
+        return self.tree.own_of(self.by_figure, position)
+
     def own_figures(self, org_id: int) -> Figures:
         """Return an org's own figures."""
-        return Figures.from_row(self.own[self.position(org_id)])
+        return Figures.from_row(self.own_row(self.position(org_id)))
 
     def total_figures(self, org_id: int) -> Figures:
         """Return the figures of an org's whole subtree."""
         return Figures.from_row(self.total[self.position(org_id)])
 
 
-def _fetch(connection: Connection, columns: list[str], rest: str, params: dict) -> list[np.ndarray]:
-    """Return each column of SELECT columns rest as an int64 array."""
-    # Each column comes over as one comma-joined text that numpy parses in C: the driver makes
-    # a handful of Python objects instead of one int per value, which cost most of the time.
-    named = ", ".join(f"{column} AS c{i}" for i, column in enumerate(columns))
-    if connection.dialect.name == "postgresql":
-        joined = [f"string_agg(CAST(c{i} AS TEXT), ',')" for i in range(len(columns))]
-        rest = rest.replace(":lo", "%(lo)s").replace(":hi", "%(hi)s").replace(":year", "%(year)s")
-    else:
-        joined = [f"group_concat(c{i})" for i in range(len(columns))]
-    sql = f"SELECT COUNT(*), {', '.join(joined)} FROM (SELECT {named} {rest}) AS q"
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        count, *texts = cursor.fetchone()
-    finally:
-        cursor.close()
-    if not count:
-        return [np.zeros(0, dtype=np.int64) for _ in columns]
-    result = [np.fromstring(text, dtype=np.int64, sep=",") for text in texts]
-    if any(len(values) != count for values in result):
-        raise RuntimeError("rollup: the database sent a column numpy could not read")
-    return result
-
-
-def _add_rows(target: np.ndarray, rows: np.ndarray, column: int, values: np.ndarray) -> None:
-    """Add values into one column of target's rows, summing where a row comes more than once."""
-    if np.all(rows[1:] > rows[:-1]):
-        target[rows, column] += values
-    else:
-        np.add.at(target[:, column], rows, values)
-
-
-@dataclass(frozen=True)
-class _Tree:
-    """The shape of a tree in org-id order and the steps that sum it bottom-up."""
-
-    ids: np.ndarray
-    parents: np.ndarray
-    levels: np.ndarray
-    # Per level, deepest first: the child rows grouped by parent (a slice when they lie in one
-    # run, as a division import leaves them), where each parent's group starts, the parent rows.
-    steps: tuple[tuple[slice | np.ndarray, np.ndarray, np.ndarray], ...]
-
-    @classmethod
-    def build(cls, ids: np.ndarray, parent_ids: np.ndarray, levels: np.ndarray) -> _Tree:
-        """Plan the bottom-up sums of the orgs' (id, parent id, level) rows, sorted by id."""
-        parents = _positions(ids, parent_ids)
-        steps = []
-        for level in reversed(LEVELS[1:]):
-            children = np.nonzero((levels == level) & (parents >= 0))[0]
-            if not len(children):
-                continue
-            above = parents[children]
-            if np.any(above[1:] < above[:-1]):
-                order = np.argsort(above, kind="stable")
-                children, above = children[order], above[order]
-            starts = np.concatenate(([0], np.nonzero(above[1:] != above[:-1])[0] + 1))
-            run = children[-1] - children[0] + 1 == len(children) and bool(
-                np.all(children[1:] > children[:-1])
-            )
-            rows = slice(int(children[0]), int(children[-1]) + 1) if run else children
-            steps.append((rows, starts, above[starts]))
-        for array in (ids, parents, levels):
-            array.flags.writeable = False  # shared by every rollup while the shape is cached
-        return cls(ids, parents, levels, tuple(steps))
-
-    def sum_up(self, own: np.ndarray) -> np.ndarray:
-        """Return every org's subtree totals from the orgs' own figures."""
-        total = own.copy()
-        for children, starts, parents in self.steps:
-            total[parents] += np.add.reduceat(total[children], starts, axis=0)
-        return total
-
-
-# The whole tree's shape per connection pool, with the key it was read under.
-_TREES: WeakKeyDictionary[object, tuple[tuple, _Tree]] = WeakKeyDictionary()
-# The tree's key: org count, highest id and the counter that triggers advance on a move or delete
-# (migration 0003), which lives outside the tables.
-_TREE_KEY = ["COUNT(*)", "COALESCE(MAX(id), 0)", "{moves}"]
-_MOVES = {
-    "sqlite": "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'org_tree_moves'), 0)",
-    "postgresql": "(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM org_tree_version)",
-}
-_TREE_ROWS = ["id", "COALESCE(parent_id, 0)", "level"]
-
-
-def _whole_tree(connection: Connection) -> _Tree:
-    """Return the whole tree's shape, read again only when an org was added, moved or deleted."""
-    key_columns = [c.format(moves=_MOVES[connection.dialect.name]) for c in _TREE_KEY]
-    key = tuple(int(column[0]) for column in _fetch(connection, key_columns, "FROM org", {}))
-    cached = _TREES.get(connection.engine.pool)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    tree = _Tree.build(*_fetch(connection, _TREE_ROWS, "FROM org ORDER BY id", {}))
-    if _may_keep(connection, key):
-        _TREES[connection.engine.pool] = (key, tree)
-    return tree
-
-
-def _may_keep(connection: Connection, key: tuple) -> bool:
-    """Tell whether a shape read under key is the committed tree's, safe to keep for others."""
-    if connection.dialect.name != "sqlite":
-        # Ids come from sequences, which a rollback does not take back: a rolled-back org's
-        # count and id never come again, and the move counter is a sequence, never taken back.
-        return True
-    # SQLite hands a rolled-back id out again, so a shape holding orgs this transaction has not
-    # committed could meet its key again with other orgs: compare with what others see.
-    database = connection.engine.url.database
-    if database in (None, "", ":memory:"):
-        return False
-    try:
-        other = sqlite3.connect(database, timeout=0)
-        try:
-            key_sql = ", ".join(_TREE_KEY).format(moves=_MOVES["sqlite"])
-            return other.execute(f"SELECT {key_sql} FROM org").fetchone() == key
-        finally:
-            other.close()
-    except sqlite3.Error:
-        return False
-
-
-def forget_tree_shapes() -> None:
-    """Drop the tree shapes held in memory, so the next rollup reads the org table again."""
-    _TREES.clear()
+def _zeroed(rows: int, columns: int) -> np.ndarray:
+    """Return a zeroed int64 array, a large one in fresh 4 KiB pages."""
+    # numpy asks for huge pages for arrays from 4 MiB, and faulting in fresh huge pages cost
+    # about four times as much as small ones here: on the first whole-tree rollups of a process
+    # that was a fifth of the time. Private anonymous memory comes zeroed, goes with the array.
+    size = rows * columns * 8
+    if size < 1 << 22 or not hasattr(mmap, "MAP_ANONYMOUS"):
+        return np.zeros((rows, columns), dtype=np.int64)
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(memory, dtype=np.int64).reshape(rows, columns)
 
 
 def compute_rollup(session: Session, root: Org | None = None, year: int | None = None) -> Rollup:
     """Compute every org's own and subtree figures under root (the whole tree without one)."""
     connection = session.connection()
     params: dict = {}
-    scope, year_filter = "", ""
+    where, scope = "1 = 1", ""
     if root is not None:
         params.update(lo=root.path, hi=root.path[:-1] + "0")
         scope = " AND {column} IN (SELECT id FROM org WHERE path >= :lo AND path < :hi)"
         subtree = "FROM org WHERE path >= :lo AND path < :hi ORDER BY id"
-        tree = _Tree.build(*_fetch(connection, _TREE_ROWS, subtree, params))
+        tree = Tree.build(*fetch_columns(connection, TREE_ROWS, subtree, params))
     else:
-        tree = _whole_tree(connection)
+        tree = whole_tree(connection)
     if year is not None:
         params["year"] = year
-        year_filter = " AND year = :year"
-    ids = tree.ids
-    own = np.zeros((len(ids), len(COLUMNS)), dtype=np.int64)
+        where += " AND year = :year"
+    by_figure = _zeroed(len(COLUMNS), len(tree.ids))
     # org_figures holds each org's own project figures per year, kept by triggers on project.
-    org_ids, *figures = _fetch(
-        connection,
-        ["org_id", *FIGURE_COLUMNS],
-        f"FROM org_figures WHERE 1 = 1{year_filter}{scope.format(column='org_id')} ORDER BY org_id",
-        params,
-    )
-    rows = np.searchsorted(ids, org_ids)
-    for column, values in zip(FIGURE_TARGETS, figures, strict=True):
-        _add_rows(own, rows, column, values)
-    own[:, COL["projects"]] = own[:, COL[STATUSES[0]] : COL[STATUSES[-1]] + 1].sum(axis=1)
-    org_ids, *allocations = _fetch(
+    figures = fetch_figures(connection, where + scope.format(column="org_id"), params)
+    org_ids, values = figures[:, 0], figures[:, 1:]
+    if np.any(org_ids[1:] < org_ids[:-1]):
+        order = np.argsort(org_ids, kind="stable")
+        org_ids, values = org_ids[order], values[order]
+    repeated = org_ids[1:] == org_ids[:-1]
+    if repeated.any():  # one row per year
+        starts = np.flatnonzero(np.concatenate(([True], ~repeated)))
+        org_ids, values = org_ids[starts], np.add.reduceat(values, starts, axis=0)
+    by_figure[FROM_FIGURES, np.searchsorted(tree.ids, org_ids)] = values.T
+    org_ids, *allocations = fetch_columns(
         connection,
         [
             "org_id",
@@ -305,24 +228,14 @@ def compute_rollup(session: Session, root: Org | None = None, year: int | None =
             "CAST(SUM(drawn_fen) AS BIGINT)",
             "CAST(SUM(failing_checks) AS BIGINT)",
         ],
-        f"FROM allocation WHERE 1 = 1{year_filter}{scope.format(column='org_id')}"
-        " GROUP BY org_id ORDER BY org_id",
+        f"FROM allocation WHERE {where}{scope.format(column='org_id')} GROUP BY org_id",
         params,
     )
-    rows = np.searchsorted(ids, org_ids)
-    for column, values in zip(("held", "drawn", "failing"), allocations, strict=True):
-        _add_rows(own, rows, COL[column], values)
-    return Rollup(
-        ids=ids, parents=tree.parents, levels=tree.levels, own=own, total=tree.sum_up(own)
-    )
-
-
-def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Return the row of each wanted id in the sorted ids, or -1 where it is not there."""
-    if not len(ids):
-        return np.full(len(wanted), -1)
-    rows = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
-    return np.where(ids[rows] == wanted, rows, -1)
+    rows = np.searchsorted(tree.ids, org_ids)  # one per org: grouped
+    for column, amounts in zip(("held", "drawn", "failing"), allocations, strict=True):
+        by_figure[COL[column], rows] += amounts
+    tree.sum_up(by_figure)
+    return Rollup(tree, by_figure)
 
 
 @dataclass
@@ -350,8 +263,11 @@ def rollup_tree(
     )
     if depth is not None:
         statement = statement.where(Org.level <= top + depth)
+    found = session.execute(statement.order_by(Org.path)).all()
+    # Row by row for a few nodes; all at once for many, where that costs less.
+    own = rollup.own if len(found) > _OWN_ROW_BY_ROW else None
     nodes: dict[int, RollupNode] = {}
-    for org_id, code, name, level, parent_id in session.execute(statement.order_by(Org.path)):
+    for org_id, code, name, level, parent_id in found:
         position = rollup.position(org_id)
         nodes[org_id] = RollupNode(
             org_id,
@@ -359,7 +275,7 @@ def rollup_tree(
             name,
             level,
             parent_id,
-            Figures.from_row(rollup.own[position]),
+            Figures.from_row(rollup.own_row(position) if own is None else own[position]),
             Figures.from_row(rollup.total[position]),
         )
     roots = []

@@ -31,6 +31,15 @@ def _rows(session: Session, sql: str) -> list[tuple]:
     return sorted(tuple(int(v) for v in row) for row in session.execute(text(sql)))
 
 
+def _figures(session: Session) -> list[tuple]:
+    """Return org_figures' rows, checking that each row's generated text holds its values."""
+    rows = _rows(session, FIGURES)
+    texts = session.execute(text("SELECT figures_text FROM org_figures ORDER BY org_id, year"))
+    expected = [",".join(str(v) for v in (row[0], *row[2:])) for row in rows]
+    assert [text_ for (text_,) in texts] == expected
+    return rows
+
+
 def _grouped(session: Session) -> list[tuple]:
     statuses = ", ".join(f"SUM(CASE WHEN status = '{s}' THEN 1 ELSE 0 END)" for s in STATUSES)
     return _rows(session, GROUPED.format(statuses=statuses))
@@ -59,7 +68,7 @@ def test_org_figures_follow_every_write_path(engine):
         site = tree[COMMUNITIES[0]]
         first = _project(session, tree["330105"], site, 900)
         second = _project(session, site, site, 300, year=2024)
-        assert _rows(session, FIGURES) == _grouped(session)
+        assert _figures(session) == _grouped(session)
         projects.change_status(session, first, "submitted")
         projects.change_status(session, first, "approved")
         money = allocations.save_allocation(
@@ -70,22 +79,22 @@ def test_org_figures_follow_every_write_path(engine):
         allocations.record_payment(
             session, WARN_ALL, line, paid_on=date(2023, 6, 1), amount=100, voucher_no="V1"
         )
-        assert _rows(session, FIGURES) == _grouped(session)
+        assert _figures(session) == _grouped(session)
         # A new owner and year moves the project's figures from one row to another.
         data = projects.ProjectInput(
             name="项目", owner=tree["330105017"], site=site, category="other", year=2024, budget=50
         )
         projects.save_project(session, data, second)
-        assert _rows(session, FIGURES) == _grouped(session)
+        assert _figures(session) == _grouped(session)
         # Raw SQL goes through the triggers too; the last project of a row takes the row with it.
         session.execute(text("UPDATE project SET status = 'cancelled' WHERE id = :id"), {"id": 2})
         session.execute(text("DELETE FROM status_change WHERE project_id = 2"))
         session.execute(text("DELETE FROM project WHERE id = 2"))
-        assert _rows(session, FIGURES) == _grouped(session)
-        assert len(_rows(session, FIGURES)) == 1
-        expected = _rows(session, FIGURES)
+        assert _figures(session) == _grouped(session)
+        assert len(_figures(session)) == 1
+        expected = _figures(session)
         rebuild_org_figures(session)
-        assert _rows(session, FIGURES) == expected
+        assert _figures(session) == expected
 
 
 def test_figures_too_big_to_pack_add_up_exactly(engine):
@@ -173,3 +182,30 @@ def test_cached_tree_shape_follows_moves_inserts_deletes_and_rollbacks(engine):
         rollup = compute_rollup(session)
         assert community.id not in rollup.ids.tolist()
         assert rollup.total_figures(district.id).project_count == 0
+
+
+def test_own_figures_row_by_row_and_all_at_once_agree_for_one_year_and_all(engine):
+    with db.session_scope(engine, write=True) as session:
+        tree = _tree(session)
+        site = tree[COMMUNITIES[0]]
+        _project(session, tree["330105"], site, 900)
+        _project(session, tree["330105"], site, 50, year=2024)
+        _project(session, site, site, 300, year=2024)
+        _project(session, tree["33"], tree[COMMUNITIES[1]], 7)
+        allocations.save_allocation(session, WARN_ALL, org=tree["3301"], year=2023, amount=5000)
+    with db.session_scope(engine) as session:
+        by_year = [compute_rollup(session, None, year) for year in (2023, 2024)]
+        every_year = compute_rollup(session)
+        assert (every_year.total == by_year[0].total + by_year[1].total).all()
+        assert every_year.own_figures(tree["330105"].id).budget == 95_000
+        assert every_year.total_figures(tree["33"].id).held == 500_000
+        for rollup in (*by_year, every_year):
+            own = rollup.own
+            for row in range(len(rollup.ids)):
+                assert (rollup.own_row(row) == own[row]).all()
+                children = rollup.total[rollup.parents == row]
+                assert (own[row] + children.sum(axis=0) == rollup.total[row]).all()
+        district = compute_rollup(session, tree["330105"])
+        for org_id in district.ids.tolist():
+            assert district.own_figures(org_id) == every_year.own_figures(org_id)
+            assert district.total_figures(org_id) == every_year.total_figures(org_id)
