@@ -73,6 +73,7 @@ def run_cocon(db: Path, scope: str) -> dict:
     with session_scope(engine) as session:
         root = orgs.get_org(session, DISTRICT) if scope == "district" else None
         repeats = 3 if scope == "full" else 21
+        session.connection()  # connect first, as the baselines do before their clocks start
         cold, _ = timed(lambda: compute_rollup(session, root, YEAR), 1)
         seconds, rollup = timed(lambda: compute_rollup(session, root, YEAR), repeats)
         display = None
@@ -177,8 +178,14 @@ def run_cte(db: Path, scope: str) -> dict:
         ).fetchall()
         return projects + allocations
 
+    cold, _ = timed(run, 1)
     seconds, rows = timed(run, 3 if scope == "full" else 11)
-    return {"seconds": seconds, "peak_mib": peak_rss_mib(), "check": max(r[1] or 0 for r in rows)}
+    return {
+        "seconds": seconds,
+        "cold_seconds": cold,
+        "peak_mib": peak_rss_mib(),
+        "check": max(r[1] or 0 for r in rows),
+    }
 
 
 def run_closure(db: Path, scope: str) -> dict:
@@ -217,11 +224,13 @@ def run_closure(db: Path, scope: str) -> dict:
         ).fetchall()
         return projects + allocations
 
+    cold, _ = timed(run, 1)
     seconds, rows = timed(run, 3 if scope == "full" else 11)
     connection.execute("DROP TABLE bench_closure")
     connection.commit()
     return {
         "seconds": seconds,
+        "cold_seconds": cold,
         "peak_mib": peak_rss_mib(),
         "check": max(r[1] or 0 for r in rows),
         "build_seconds": build,
@@ -301,8 +310,9 @@ def main() -> None:
         f"- Data (fixed seed): {json.dumps(counts)}",
         f"- Load average (1-minute) at start / end: {load_start:.2f} / {os.getloadavg()[0]:.2f}",
         "- Every contender computes the same figures per node from the same rows; times are medians "
-        "(full tree: 3 runs, district: 21 for cocon, 5–11 for the baselines). cocon's first call "
-        "in its process (cold: it reads the tree's shape too) is timed apart and not in the median.",
+        "(full tree: 3 runs, district: 21 for cocon, 5–11 for the baselines). Each contender's "
+        "first call in its process (cocon's reads the tree's shape too) is timed apart and not in "
+        "the median; every contender connects before its clock starts.",
         "",
     ]
     for scope, title in (
@@ -321,7 +331,8 @@ def main() -> None:
             if measure.get("extrapolated"):
                 notes.append(f"extrapolated from {measure['nodes']} sampled nodes")
             if measure.get("cold_seconds") is not None:
-                notes.append(f"first call (cold, tree shape read): {measure['cold_seconds']:.4f} s")
+                what = " (tree shape read)" if kind == "cocon" and scope == "full" else ""
+                notes.append(f"first call{what}: {measure['cold_seconds']:.4f} s")
             if measure.get("build_seconds") is not None:
                 notes.append(f"closure table built in {measure['build_seconds']:.1f} s beforehand")
             if measure.get("display_seconds") is not None:
@@ -337,9 +348,11 @@ def main() -> None:
         lines.append("")
     full, district = results["full"]["cocon"]["seconds"], results["district"]["cocon"]["seconds"]
     cold = results["full"]["cocon"]["cold_seconds"]
+    # Warm against warm; first call against first call (the naive one has none: it is sampled).
     fastest = all(
-        results[s][k]["seconds"]
-        > max(results[s]["cocon"]["seconds"], results[s]["cocon"]["cold_seconds"])
+        results[s][k]["seconds"] > results[s]["cocon"]["seconds"]
+        and results[s][k].get("cold_seconds", results[s][k]["seconds"])
+        > results[s]["cocon"]["cold_seconds"]
         for s in results
         for k in CONTENDERS
         if k != "cocon"
@@ -347,7 +360,7 @@ def main() -> None:
     lines.append(
         f"Targets: full tree ≤ 1.0 s — {'met' if full <= 1.0 else 'NOT met'} ({full:.3f} s warm, "
         f"{cold:.3f} s cold); district < 20 ms — {'met' if district < 0.02 else 'NOT met'} "
-        f"({district * 1000:.1f} ms); faster than every baseline, cold and warm — "
+        f"({district * 1000:.1f} ms); faster than every baseline, warm and first call — "
         f"{'yes' if fastest else 'no'}."
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
