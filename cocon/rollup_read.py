@@ -153,11 +153,11 @@ class Tree:
 # The whole tree's shape per connection pool, with the key it was read under.
 _TREES: WeakKeyDictionary[object, tuple[tuple, Tree]] = WeakKeyDictionary()
 # The tree's key: org count, highest id and the counter that triggers advance on a move or delete
-# (migration 0003), which lives outside the tables.
+# (migrations 0003 and 0006), which changes only when the move commits.
 _TREE_KEY = ["COUNT(*)", "COALESCE(MAX(id), 0)", "{moves}"]
 _MOVES = {
     "sqlite": "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'org_tree_moves'), 0)",
-    "postgresql": "(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM org_tree_version)",
+    "postgresql": "COALESCE((SELECT version FROM org_tree_state WHERE id = 1), 0)",
 }
 TREE_ROWS = ["id", "COALESCE(parent_id, 0)", "level"]
 
@@ -177,10 +177,11 @@ def whole_tree(connection: Connection) -> Tree:
 
 def _may_keep(connection: Connection, key: tuple) -> bool:
     """Tell whether a shape read under key is the committed tree's, safe to keep for others."""
-    if connection.dialect.name != "sqlite":
-        # Ids come from sequences, which a rollback does not take back: a rolled-back org's
-        # count and id never come again, and the move counter is a sequence, never taken back.
-        return True
+    if connection.dialect.name == "postgresql":
+        # A transaction that has written nothing has read committed rows only (the key too:
+        # org_tree_state changes on commit, migration 0006); one that wrote may roll back.
+        unwritten = "SELECT pg_current_xact_id_if_assigned() IS NULL"
+        return bool(connection.exec_driver_sql(unwritten).scalar())
     # SQLite hands a rolled-back id out again, so a shape holding orgs this transaction has not
     # committed could meet its key again with other orgs: compare with what others see.
     database = connection.engine.url.database

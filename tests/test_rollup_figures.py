@@ -209,3 +209,19 @@ def test_own_figures_row_by_row_and_all_at_once_agree_for_one_year_and_all(engin
         for org_id in district.ids.tolist():
             assert district.own_figures(org_id) == every_year.own_figures(org_id)
             assert district.total_figures(org_id) == every_year.total_figures(org_id)
+
+
+def test_cached_tree_shape_not_kept_from_before_a_move_commits(engine):
+    # A move still uncommitted when another session reads the tree: that session must not keep
+    # the old shape under a key the committed move will show (on PostgreSQL a sequence would
+    # show the move at once, before its commit, and the old shape would stay cached for good).
+    with db.session_scope(engine, write=True) as session:
+        tree = _tree(session)
+        orgs.create_org(session, "3302", "宁波市", "33")
+        _project(session, tree["330105"], tree[COMMUNITIES[0]], 10)
+    assert _province_projects(engine) == {"33": 1, "3301": 1, "3302": 0}
+    with db.session_scope(engine, write=True) as mover:
+        orgs.move_org(mover, orgs.get_org(mover, "330105"), orgs.get_org(mover, "3302"))
+        mover.flush()
+        assert _province_projects(engine) == {"33": 1, "3301": 1, "3302": 0}
+    assert _province_projects(engine) == {"33": 1, "3301": 0, "3302": 1}
