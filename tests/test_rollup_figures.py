@@ -144,12 +144,17 @@ def _province_projects(engine) -> dict[str, int]:
         return {code: rollup.total_figures(org_id).project_count for org_id, code in found}
 
 
-def test_cached_tree_shape_follows_moves_inserts_deletes_and_rollbacks(engine):
+def _two_cities_one_project(engine) -> None:
+    """Make Hangzhou with a project of Gongshu's, and Ningbo empty, both in Zhejiang."""
     with db.session_scope(engine, write=True) as session:
         tree = _tree(session)
         orgs.create_org(session, "3302", "宁波市", "33")
         _project(session, tree["330105"], tree[COMMUNITIES[0]], 10)
     assert _province_projects(engine) == {"33": 1, "3301": 1, "3302": 0}
+
+
+def test_cached_tree_shape_follows_moves_inserts_deletes_and_rollbacks(engine):
+    _two_cities_one_project(engine)
     with db.session_scope(engine, write=True) as session:
         ningbo = orgs.get_org(session, "3302")
         orgs.move_org(session, orgs.get_org(session, "330105"), ningbo)
@@ -215,11 +220,7 @@ def test_cached_tree_shape_not_kept_from_before_a_move_commits(engine):
     # A move still uncommitted when another session reads the tree: that session must not keep
     # the old shape under a key the committed move will show (on PostgreSQL a sequence would
     # show the move at once, before its commit, and the old shape would stay cached for good).
-    with db.session_scope(engine, write=True) as session:
-        tree = _tree(session)
-        orgs.create_org(session, "3302", "宁波市", "33")
-        _project(session, tree["330105"], tree[COMMUNITIES[0]], 10)
-    assert _province_projects(engine) == {"33": 1, "3301": 1, "3302": 0}
+    _two_cities_one_project(engine)
     with db.session_scope(engine, write=True) as mover:
         orgs.move_org(mover, orgs.get_org(mover, "330105"), orgs.get_org(mover, "3302"))
         mover.flush()
