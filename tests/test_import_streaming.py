@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tracemalloc
 from datetime import date
+from io import BytesIO
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -17,6 +18,7 @@ from sqlmodel import Session
 from cocon.models import Project
 from cocon.workbook import bulk
 from cocon.workbook.reading import read_xlsx
+from cocon.workbook.xlsx_rows import StreamedWorkbook
 from tests import hostile, workbooks
 from tests.conftest import snapshot
 from tests.workbooks import headers, project, table, write_workbook
@@ -414,3 +416,28 @@ def test_read_xlsx_takes_over_mid_sheet_without_losing_a_row(tmp_path):
     rows = _rows_read(path)
     assert [line for line, _values in rows] == list(range(2, 302))
     assert rows[248][1][1] == "富文本"
+
+
+def test_read_xlsx_rows_without_end_tags_not_held_in_memory(monkeypatch):
+    # Self-closing rows never end a row with </row>: the fast reader would hold the text until
+    # </sheetData>; beyond its limit the XML parser takes the sheet, which streams it.
+    from cocon.workbook import xlsx_fast, xlsx_rows
+
+    monkeypatch.setattr(xlsx_fast, "_MAX_PENDING", 10_000)
+    empty = "".join(f'<row r="{line}" ht="20" customHeight="1"/>' for line in range(3, 2_000))
+    data = hostile.with_sheet_xml(
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>code</t></is></c></row>'
+        '<row r="2"><c r="A2" t="inlineStr"><is><t>P1</t></is></c></row>' + empty
+        + '<row r="2000"><c r="A2000" t="inlineStr"><is><t>P2</t></is></c></row>'
+    )  # fmt: skip
+    parsed_rows, parsed = xlsx_rows.SheetRows._parsed_rows, []
+
+    def spy(self):
+        parsed.append(self.title)
+        return parsed_rows(self)
+
+    monkeypatch.setattr(xlsx_rows.SheetRows, "_parsed_rows", spy)
+    book = StreamedWorkbook(BytesIO(data), "empty-rows.xlsx")
+    rows = list(book.rows(book.sheet_names[0]))
+    assert [(line, values[0]) for line, values in rows] == [(1, "code"), (2, "P1"), (2000, "P2")]
+    assert parsed == ["Projects"]

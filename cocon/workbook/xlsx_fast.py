@@ -19,6 +19,8 @@ _DIMENSION_REF = re.compile(r'\bref="([^"]*)"')
 _ENTITY = re.compile(r"&(?:#(\d+)|#x([0-9A-Fa-f]+)|(lt|gt|amp|quot|apos));")
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 _HEAD_KEPT = 512  # text kept while looking for <sheetData>, in case it spans two chunks
+# Text waiting for its row's end tag is held at most this long; the XML parser takes longer rows.
+_MAX_PENDING = 4 * 1024 * 1024
 
 
 class Irregular(Exception):
@@ -124,6 +126,8 @@ class FastRows:
             self._text = ""
         else:
             self._text = buffer[position:]
+            if len(self._text) > _MAX_PENDING:
+                raise Irregular  # a row this long (or rows with no end tag): the parser streams
 
     def _cells(self, content: str) -> list:
         """Return a row's values from column A, or raise Irregular unless every cell is plain."""
