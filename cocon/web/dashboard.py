@@ -7,12 +7,11 @@ from litestar.di import NamedDependency
 from sqlmodel import Session
 
 from cocon.checks import Policies
-from cocon.findings import failing_rows
 from cocon.orgs import breadcrumb
 from cocon.rollup import rollup_org
 from cocon.settings import Settings
 from cocon.web.pagecache import cached_page
-from cocon.web.queries import count_projects, large_units, recent_projects
+from cocon.web.queries import count_projects, findings_context, large_units, recent_projects
 from cocon.web.scope import current_scope, selected_year
 
 
@@ -35,7 +34,7 @@ def dashboard(
             "years": years,
             "trail": breadcrumb(session, scope),
             "node": rollup_org(session, scope, year),
-            "findings": failing_rows(session, scope, year, policies),
+            **findings_context(session, scope, year, policies),
             "recent": recent_projects(session, scope, year),
             "project_count": count_projects(session, scope, year),
             "units": large_units(session, scope, settings.floating_share_threshold),

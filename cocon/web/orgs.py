@@ -10,7 +10,6 @@ from sqlmodel import Session
 
 from cocon.allocations import list_allocations
 from cocon.checks import Policies
-from cocon.findings import failing_rows
 from cocon.models import Level
 from cocon.orgs import breadcrumb, search_orgs
 from cocon.profiles import get_profile, qualify
@@ -18,7 +17,7 @@ from cocon.projects import list_projects
 from cocon.rollup import rollup_org
 from cocon.settings import Settings
 from cocon.web.pagecache import cached_page
-from cocon.web.queries import count_allocations, count_projects
+from cocon.web.queries import count_allocations, count_projects, findings_context
 from cocon.web.scope import current_scope, org_in_scope, selected_year
 
 LIST_LIMIT = 50
@@ -59,7 +58,7 @@ def org_page(
             "years": years,
             "trail": breadcrumb(session, org),
             "node": rollup_org(session, org, year),
-            "findings": failing_rows(session, org, year, policies),
+            **findings_context(session, org, year, policies),
             "projects": list_projects(session, scope=org, year=year, limit=LIST_LIMIT),
             "project_count": count_projects(session, org, year),
             "allocations": list_allocations(session, scope=org, year=year, limit=LIST_LIMIT),

@@ -9,7 +9,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from cocon.checks import Policies
 from cocon.filters import ProjectFilters, project_conditions
+from cocon.findings_stream import first_failing_rows
 from cocon.models import (
     Allocation,
     CommunityProfile,
@@ -22,6 +24,15 @@ from cocon.models import (
 )
 from cocon.profiles import Qualification, qualify
 from cocon.scope import allocation_scope, org_within, project_scope, within
+
+# Failing checks worded on a page; the count and the export's Checks sheet give them all.
+FINDINGS_SHOWN = 50
+
+
+def findings_context(session: Session, org: Org, year: int | None, policies: Policies) -> dict:
+    """Return the first failing checks of org's subtree in year and how many fail in all."""
+    findings, count = first_failing_rows(session, org, year, policies, FINDINGS_SHOWN)
+    return {"findings": findings, "finding_count": count}
 
 
 def count_projects(session: Session, scope: Org, year: int | None) -> int:
