@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
-from cocon.db import in_list
+from cocon.db import in_list, update_rows
 from cocon.models import (
     Allocation,
     Contribution,
@@ -87,18 +87,6 @@ FIGURE_SUMS = (
 _figures_table = OrgFigures.__table__
 _project_table = Project.__table__
 _allocation_table = Allocation.__table__
-_UPDATE_PROJECT = (
-    update(_project_table)
-    .where(_project_table.c.id == bindparam("pid"))
-    .values(
-        {
-            **{f"drawn_l{level}_fen": bindparam(f"l{level}") for level in range(1, 6)},
-            "partners_fen": bindparam("partners"),
-            "paid_fen": bindparam("paid"),
-            "failing_checks": bindparam("failing"),
-        }
-    )
-)
 _UPDATE_ALLOCATION = (
     update(_allocation_table)
     .where(_allocation_table.c.id == bindparam("aid"))
@@ -174,15 +162,16 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
             overpaid = sum(1 for drawn, paid in lines.get(project_id, ()) if paid > drawn)
             updates.append(
                 {
-                    "pid": project_id,
-                    **{f"l{level}": levels.get(level, 0) for level in range(1, 6)},
-                    "partners": given,
-                    "paid": sum(paid for _drawn, paid in lines.get(project_id, ())),
-                    "failing": project_failures(status, budget, year, start, end, funded, overpaid),
+                    "id": project_id,
+                    **{f"drawn_l{level}_fen": levels.get(level, 0) for level in range(1, 6)},
+                    "partners_fen": given,
+                    "paid_fen": sum(paid for _drawn, paid in lines.get(project_id, ())),
+                    "failing_checks": project_failures(
+                        status, budget, year, start, end, funded, overpaid
+                    ),
                 }
             )
-        if updates:
-            connection.execute(_UPDATE_PROJECT, updates)
+        update_rows(connection, _project_table, updates)
     _expire(session, Project, ids)
 
 

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from itertools import islice, pairwise
 
 import numpy as np
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session
 
-from cocon.db import in_list
+from cocon.db import bulk_insert, in_list, update_rows
 from cocon.derived import note_checked_projects, project_failures, refresh_projects
 from cocon.errors import CoconError, Invalid, SourceProblem
 from cocon.i18n import _
@@ -35,6 +35,7 @@ _FIELDS = (
     "code", "name", "category", "year", "start_date", "end_date", "budget", "area_m2",
     "households_served", "description",
 )  # fmt: skip
+INSERTED = (*STORED, "status", "failing_checks")  # the columns a new project is written with
 RowValues = Callable[[object], tuple[dict, list[Invalid]]]
 Locate = Callable[[object, Invalid], SourceProblem]
 
@@ -275,18 +276,16 @@ def _write(
 ) -> Iterable[int]:
     """Write a batch of checked projects; return the ids of the projects written."""
     connection = session.connection()
-    table = Project.__table__
-    for start in range(0, len(inserts), 5_000):
-        connection.execute(insert(table), inserts[start : start + 5_000])
+    session.flush()
+    # One COPY (PostgreSQL) or executemany (SQLite), one UPDATE from arrays: row by row, each
+    # statement would fire project's statement-level triggers on PostgreSQL once per row.
+    bulk_insert(connection, "project", INSERTED, [tuple(map(row.get, INSERTED)) for row in inserts])
     if updates:
         names = [name for name in (*STORED, "status") if name != "code" and name in updates[0]]
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("pid"))
-            .values({name: bindparam(name) for name in names})
-        )
-        connection.execute(
-            statement, [{k: v for k, v in row.items() if k != "code"} for row in updates]
+        update_rows(
+            connection,
+            Project.__table__,
+            [{"id": row["pid"], **{name: row[name] for name in names}} for row in updates],
         )
     ids = _ids(session, [code for code, _steps in history])
     # One INSERT … SELECT per step of the history (the nth step of every project that takes the
