@@ -36,6 +36,9 @@ sys.path.insert(0, str(REPO))
 from benchmarks.load_divisions import peak_rss_mib  # noqa: E402
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "excel.md"
+# An admin URL of a PostgreSQL server (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres):
+# with it, the import also runs into a database made there for the run.
+POSTGRES_ENV = "COCON_BENCH_POSTGRES_URL"
 HEADERS = ["项目编号", "项目名称", "牵头单位", "实施社区", "项目类别", "年度", "状态", "开始日期",
            "结束日期", "预算金额（元）", "面积（平方米）", "受益户数", "项目简介"]  # fmt: skip
 CATEGORIES = [
@@ -112,6 +115,38 @@ def run_cocon_import(work: Path) -> dict:
     created = sum(s.created for s in report.sheets)
     engine.dispose()  # closing the last connection checkpoints the WAL into the file copied next
     shutil.copy(work / "bench.db", work / "imported.db")
+    return {"seconds": seconds, "peak_mib": peak_rss_mib(), "rows": created}
+
+
+def run_cocon_import_postgres(work: Path) -> dict:
+    """Import the workbook into a fresh PostgreSQL database holding the demo."""
+    from sqlalchemy import create_engine, make_url, text
+
+    from cocon.checks import DEFAULT
+    from cocon.db import make_engine, migrate, session_scope
+    from cocon.demo import load_demo
+    from cocon.workbook.importer import import_source
+
+    admin_url = os.environ[POSTGRES_ENV]
+    name = f"cocon_excel_bench_{os.getpid()}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(admin_url).set(database=name))
+    try:
+        migrate(engine)
+        with session_scope(engine, write=True) as session:
+            load_demo(session)
+        start = perf_counter()
+        with session_scope(engine, write=True) as session:
+            report = import_source(session, work / "input.xlsx", DEFAULT)
+        seconds = perf_counter() - start
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+    created = sum(s.created for s in report.sheets)
     return {"seconds": seconds, "peak_mib": peak_rss_mib(), "rows": created}
 
 
@@ -236,6 +271,11 @@ CONTENDERS = {
         "import",
         "cocon import (read, check every row, write to SQLite)",
         run_cocon_import,
+    ),
+    "cocon_import_postgres": (
+        "import",
+        "cocon import, to PostgreSQL (with COCON_BENCH_POSTGRES_URL)",
+        run_cocon_import_postgres,
     ),
     "pandas_read_openpyxl": (
         "import",
@@ -369,7 +409,12 @@ def main() -> None:
         if "import" not in groups:
             spawn("cocon_import", work)  # the export reads the database the import writes
         for group in groups:
-            kinds = [kind for kind, spec in CONTENDERS.items() if spec[0] == group]
+            kinds = [
+                kind
+                for kind, spec in CONTENDERS.items()
+                if spec[0] == group
+                and (kind != "cocon_import_postgres" or POSTGRES_ENV in os.environ)
+            ]
             results |= {k: median(r) for k, r in run_round(kinds, work, args.repeat).items()}
         if args.memory_rows:
             small = work / "small"
