@@ -132,7 +132,9 @@ def run_cocon_import_postgres(work: Path) -> dict:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(admin_url).set(database=name))
+    engine = make_engine(
+        make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    )
     try:
         migrate(engine)
         with session_scope(engine, write=True) as session:
