@@ -6,15 +6,9 @@ import pytest
 
 from tests import workbooks
 from tests.conftest import snapshot
-from tests.workbooks import project, table, write_workbook
+from tests.workbooks import project, rejected_problems, table, write_workbook
 
 database_url = workbooks.database_url
-
-
-def _rejected_problems(cli, path) -> list[str]:
-    result = cli("import", str(path))
-    assert result.exit_code == 1, result.output + result.stderr
-    return [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")]
 
 
 @pytest.mark.parametrize("code", ["A/1", "new", "NEW"])
@@ -23,7 +17,7 @@ def test_import_refuses_a_project_code_no_page_could_show(cli, database_url, tmp
     # leave the project out of reach of the web.
     path = write_workbook(tmp_path / "c.xlsx", {"共建项目": table("projects", [project(code)])})
     before = snapshot(database_url)
-    problems = _rejected_problems(cli, path)
+    problems = rejected_problems(cli, path)
     assert len(problems) == 1 and problems[0].startswith("共建项目:2 [A2 项目编号]")
     assert snapshot(database_url) == before
 

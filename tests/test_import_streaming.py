@@ -21,7 +21,7 @@ from cocon.workbook.reading import read_xlsx
 from cocon.workbook.xlsx_rows import StreamedWorkbook
 from tests import hostile, workbooks
 from tests.conftest import snapshot
-from tests.workbooks import headers, project, table, write_workbook
+from tests.workbooks import headers, project, rejected_problems, table, write_workbook
 
 database_url = workbooks.database_url
 COLUMNS = ["code", "name", "owner", "site", "category", "year", "start_date", "end_date", "budget"]
@@ -38,12 +38,6 @@ def _imported(cli, path: Path):
     result = cli("import", str(path))
     assert result.exit_code == 0, result.output + result.stderr
     return result
-
-
-def _rejected_problems(cli, path: Path) -> list[str]:
-    result = cli("import", str(path))
-    assert result.exit_code == 1, result.output + result.stderr
-    return [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")]
 
 
 def _stored(engine, code: str) -> Project | None:
@@ -187,7 +181,7 @@ def test_import_finds_a_code_again_in_a_later_batch(cli, database_url, monkeypat
     records = [project(f"D-{n:03d}") for n in range(1, 6)] + [project("D-002", name="again")]
     path = write_workbook(tmp_path / "d.xlsx", {"共建项目": table("projects", records)})
     before = snapshot(database_url)
-    problems = _rejected_problems(cli, path)
+    problems = rejected_problems(cli, path)
     assert problems == ["共建项目:7 [A7 项目编号]: The code D-002 appears twice in the sheet"]
     assert snapshot(database_url) == before
 
@@ -199,7 +193,7 @@ def test_import_finds_the_code_of_a_failed_row_again_later(
     records = [project("E-001", budget="12..5")] + [project(f"E-{n:03d}") for n in range(2, 5)]
     records.append(project("E-001"))
     path = write_workbook(tmp_path / "e.xlsx", {"共建项目": table("projects", records)})
-    problems = _rejected_problems(cli, path)
+    problems = rejected_problems(cli, path)
     assert [problem.split("]")[0] for problem in problems] == [
         "共建项目:2 [G2 预算金额（元）",
         "共建项目:6 [A6 项目编号",
@@ -216,7 +210,7 @@ def test_import_finds_an_unchanged_code_again_later(cli, database_url, monkeypat
         tmp_path / "again.xlsx", {"共建项目": table("projects", [*records, records[0]])}
     )
     before = snapshot(database_url)
-    problems = _rejected_problems(cli, again)
+    problems = rejected_problems(cli, again)
     assert problems == ["共建项目:5 [A5 项目编号]: The code U-001 appears twice in the sheet"]
     assert snapshot(database_url) == before
 

@@ -52,6 +52,13 @@ def write_workbook(
     return path
 
 
+def rejected_problems(cli: Cli, path: Path) -> list[str]:
+    """Import path, expect it refused, and return the located problems printed (one a line)."""
+    result = cli("import", str(path))
+    assert result.exit_code == 1, result.output + result.stderr
+    return [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")]
+
+
 def headers(sheet_key: str, columns: Sequence[str], language: str = "zh_CN") -> list[str]:
     """Return the schema's headers of columns (keys) in language."""
     sheet = SHEETS_BY_KEY[sheet_key]

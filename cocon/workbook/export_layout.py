@@ -5,6 +5,8 @@ cocon.workbook.exporter re-exports the public names; the sheet writers read them
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from cocon.checks import BLOCK, Rule
 from cocon.i18n import current_language
 from cocon.workbook.schema import Column, Kind, Sheet
@@ -105,3 +107,9 @@ CHART_DATA = ("图表数据", "Chart data")
 def pick(pair: tuple[str, str]) -> str:
     """Return the Chinese or the English of pair, by the current language."""
     return pair[0] if current_language() == "zh_CN" else pair[1]
+
+
+def is_totals_row(values: Iterable[object]) -> bool:
+    """Tell whether a row read back from an export is its totals row (first cell 合计 / Total)."""
+    first = next(iter(values), None)
+    return isinstance(first, str) and first.strip() in TOTAL_LABELS.values()

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO
@@ -81,6 +81,7 @@ from cocon.workbook.export_layout import (
     SUMMARY,
     SUMMARY_DEPTH_CAP,
     TOTAL_LABELS,
+    is_totals_row,
 )
 from cocon.workbook.export_sheet import Formats
 from cocon.workbook.export_sheets import (
@@ -128,12 +129,6 @@ class ExportSummary:
     def total_rows(self) -> int:
         """Count the data rows of every sheet."""
         return sum(self.rows.values())
-
-
-def is_totals_row(values: Iterable[object]) -> bool:
-    """Tell whether a row read back from an export is its totals row (first cell 合计 / Total)."""
-    first = next(iter(values), None)
-    return isinstance(first, str) and first.strip() in TOTAL_LABELS.values()
 
 
 def export_workbook(

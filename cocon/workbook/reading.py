@@ -22,6 +22,7 @@ from openpyxl.utils import get_column_letter
 from cocon.errors import Invalid, SourceProblem
 from cocon.i18n import _, use_language
 from cocon.labels import label
+from cocon.workbook.export_layout import is_totals_row as labelled_total
 from cocon.workbook.schema import Column, Kind, Sheet, column_for_header, fold, sheet_for_title
 
 HEADER_SEARCH_ROWS = 10
@@ -291,8 +292,6 @@ def is_example_row(sheet: Sheet, row: SourceRow) -> bool:
 
 def is_totals_row(values: list, formulas: dict[int, str] | None = None) -> bool:
     """Tell an export's totals row: 合计 / Total in its first cell, then only formulas or blanks."""
-    from cocon.workbook.exporter import is_totals_row as labelled_total
-
     if not labelled_total(values):
         return False
     formulas = formulas or {}
