@@ -9,12 +9,12 @@ from sqlmodel import Session
 
 from cocon.checks import Finding, Policies, Rule, enforce
 from cocon.derived import refresh_allocation, refresh_project, refresh_projects_drawing_on
-from cocon.errors import Invalid, NotFound
+from cocon.errors import Invalid, NotFound, Refused
+from cocon.fields import clean_text
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
 from cocon.money import format_yuan, parse_amount
 from cocon.orgs import is_within
-from cocon.partners import clean_text
 from cocon.projects import clean_project_code, parse_date, parse_year
 from cocon.scope import within
 
@@ -157,7 +157,7 @@ def save_allocation(
     if code_value:
         other = find_allocation(session, code_value)
         if other is not None and (allocation is None or other.id != allocation.id):
-            raise Invalid(_("The code {code} is taken").format(code=code_value), field="code")
+            raise Invalid(_("This code cannot be used; choose another"), field="code")
     warnings: list[Finding] = []
     if parent is not None:
         parent = _lock(session, Allocation, parent.id)
@@ -401,7 +401,7 @@ def record_payment(
     existing = session.exec(select(Payment).where(Payment.voucher_no == voucher)).scalars().first()
     if existing is not None and existing.funding_line_id != line.id:
         raise Invalid(
-            _("The voucher number {voucher} is used already").format(voucher=voucher),
+            _("This voucher number cannot be used: check it, or give the one on the voucher"),
             field="voucher_no",
         )
     line = _lock(session, FundingLine, line.id)
@@ -487,3 +487,23 @@ def kept_commitments(allocation: Allocation) -> Commitments:
         allocation.sub_allocated_fen,
         allocation.sub_count,
     )
+
+
+def received_from_above(session: Session, allocation: Allocation, root: Org) -> bool:
+    """Tell whether an allocation was passed down from an allocation held outside root's subtree."""
+    if allocation.parent_id is None:
+        return False
+    parent = session.get(Allocation, allocation.parent_id)
+    return not is_within(session.get(Org, parent.org_id), root)
+
+
+def check_allocation_editable(session: Session, allocation: Allocation, root: Org) -> None:
+    """Refuse to change an allocation that root's subtree received from above (name, source, amount)."""
+    if received_from_above(session, allocation, root):
+        raise Refused(
+            _(
+                "{code} was passed down to you from a higher level: only the org that passed it"
+                " down may change it. You may draw on it and pass it further down."
+            ).format(code=allocation.code)
+        )
+

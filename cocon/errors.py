@@ -25,6 +25,10 @@ class Invalid(CoconError):
         self.field = field
 
 
+class Forbidden(CoconError):
+    """The user's role does not hold the right the action needs."""
+
+
 class Refused(CoconError):
     """The action is understood but not allowed in the current state."""
 

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlmodel import Session
 
 from cocon.errors import Invalid, NotFound, Refused
+from cocon.fields import refuse_control_characters
 from cocon.i18n import _
 from cocon.models import CODE_LENGTHS, Allocation, Level, Org, Project
 
@@ -189,7 +190,7 @@ def clean_name(raw: str) -> str:
         raise Invalid(_("The name is missing"), field="name")
     if len(name) > 100:
         raise Invalid(_("The name is longer than 100 characters"), field="name")
-    return name
+    return refuse_control_characters(name, "name")
 
 
 def create_org(session: Session, raw_code: str, name: str, parent_code: str | None = None) -> Org:

@@ -6,22 +6,12 @@ from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
 from cocon.creditcode import validate_credit_code
-from cocon.errors import Invalid, NotFound
+from cocon.errors import Invalid, NotFound, Refused
+from cocon.fields import clean_text
 from cocon.i18n import _
 from cocon.labels import parse_choice
-from cocon.models import Partner, PartnerKind
-
-
-def clean_text(raw: object, field: str, *, required: bool = False, limit: int = 200) -> str | None:
-    """Strip a text field; refuse it when required and empty or when too long."""
-    text = str(raw).strip() if raw is not None else ""
-    if not text:
-        if required:
-            raise Invalid(_("This field is required"), field=field)
-        return None
-    if len(text) > limit:
-        raise Invalid(_("At most {limit} characters").format(limit=limit), field=field)
-    return text
+from cocon.models import Contribution, Org, Partner, PartnerKind, Project
+from cocon.scope import org_within
 
 
 def clean_phone(raw: object) -> str | None:
@@ -115,3 +105,44 @@ def list_partners(
 def count_partners(session: Session) -> int:
     """Count all partners."""
     return session.exec(select(func.count()).select_from(Partner)).scalar_one()
+
+
+def partners_working_in(session: Session, root: Org, partner_ids: list[int]) -> set[int]:
+    """Return which of the partners contribute to a project owned in root's subtree.
+
+    Their contact person and phone are shown to the users of that subtree (who work with
+    them), and to nobody else: partners are shared across the tree, their people are not.
+    """
+    if not partner_ids:
+        return set()
+    statement = (
+        select(Contribution.partner_id)
+        .join(Project, Project.id == Contribution.project_id)
+        .join(Org, Org.id == Project.owner_id)
+        .where(Contribution.partner_id.in_(partner_ids), org_within(root))
+        .distinct()
+    )
+    return set(session.execute(statement).scalars())
+
+
+def contributes_outside(session: Session, partner: Partner, root: Org) -> bool:
+    """Tell whether the partner contributes to a project owned outside root's subtree."""
+    statement = (
+        select(Contribution.id)
+        .join(Project, Project.id == Contribution.project_id)
+        .join(Org, Org.id == Project.owner_id)
+        .where(Contribution.partner_id == partner.id, ~org_within(root))
+        .limit(1)
+    )
+    return session.execute(statement).first() is not None
+
+
+def check_partner_editable(session: Session, partner: Partner, root: Org) -> None:
+    """Refuse to change a partner that also works for orgs outside root's subtree."""
+    if contributes_outside(session, partner, root):
+        raise Refused(
+            _(
+                "This partner unit also contributes to projects outside your part of the tree:"
+                " only an office above all of them may change it"
+            )
+        )

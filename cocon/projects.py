@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from cocon.derived import refresh_project
 from cocon.errors import Invalid, NotFound, Refused
+from cocon.fields import clean_text
 from cocon.i18n import _
 from cocon.labels import label, parse_choice
 from cocon.models import (
@@ -27,7 +28,6 @@ from cocon.models import (
 )
 from cocon.money import parse_amount
 from cocon.orgs import is_within
-from cocon.partners import clean_text
 from cocon.profiles import parse_count
 from cocon.scope import within
 
@@ -180,7 +180,9 @@ def clean_project(data: ProjectInput, *, code_holder: int | None, project_id: in
         "households_served": _collect(
             errors, parse_count, data.households_served, "households_served"
         ),
-        "description": _collect(errors, clean_text, data.description, "description", limit=4000),
+        "description": _collect(
+            errors, clean_text, data.description, "description", limit=4000, multiline=True
+        ),
     }
     code = _collect(errors, clean_project_code, data.code) if data.code not in (None, "") else None
     if data.owner is None:
@@ -202,7 +204,7 @@ def clean_project(data: ProjectInput, *, code_holder: int | None, project_id: in
     if start and end and end < start:
         errors.append(Invalid(_("The end date is before the start date"), field="end_date"))
     if code and code_holder is not None and code_holder != project_id:
-        errors.append(Invalid(_("The code {code} is taken").format(code=code), field="code"))
+        errors.append(Invalid(_("This code cannot be used; choose another"), field="code"))
     if errors:
         raise FieldErrors(errors)
     values["owner_id"] = data.owner.id

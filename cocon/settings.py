@@ -9,6 +9,28 @@ from decimal import Decimal, InvalidOperation
 
 DEFAULT_DATABASE_URL = "sqlite:///cocon.db"
 LANGUAGES = ("zh_CN", "en")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int = 1) -> int:
+    raw = env.get(name, str(default)).strip()
+    if not raw.isdigit() or int(raw) < low:
+        raise ValueError(f"{name} must be a whole number of at least {low}, not {raw!r}")
+    return int(raw)
+
+
+def _names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _flag(env: Mapping[str, str], name: str, default: str) -> bool:
+    raw = env.get(name, default).strip().lower()
+    if raw not in ("0", "1", "on", "off"):
+        raise ValueError(f"{name} must be 1 (on) or 0 (off), not {raw!r}")
+    return raw in ("1", "on")
 
 
 @dataclass(frozen=True)
@@ -22,6 +44,16 @@ class Settings:
     secret_key: str | None = None
     # Keep rendered read pages until the next write (see cocon.web.pagecache).
     page_cache: bool = True
+    # Host names the web app answers to; any other Host header is refused.
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    # Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
+    secure_cookies: bool = False
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # Workbooks waiting between preview and confirmation: per user, and on the whole server.
+    upload_quota_mb: int = 60
+    upload_total_mb: int = 500
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -43,9 +75,6 @@ class Settings:
         for key, value in env.items():
             if key.startswith("COCON_CHECK_"):
                 policies[key.removeprefix("COCON_CHECK_").lower()] = value.strip().lower()
-        raw_cache = env.get("COCON_PAGE_CACHE", "1").strip().lower()
-        if raw_cache not in ("0", "1", "on", "off"):
-            raise ValueError(f"COCON_PAGE_CACHE must be 1 (on) or 0 (off), not {raw_cache!r}")
         from cocon.checks import Policies
 
         Policies(policies)  # refuses an unknown check or a policy other than block / warn
@@ -55,5 +84,12 @@ class Settings:
             floating_share_threshold=threshold,
             check_policies=policies,
             secret_key=env.get("COCON_SECRET_KEY") or None,
-            page_cache=raw_cache in ("1", "on"),
+            page_cache=_flag(env, "COCON_PAGE_CACHE", "1"),
+            allowed_hosts=_names(env, "COCON_ALLOWED_HOSTS", LOOPBACK_HOSTS),
+            trusted_proxies=_names(env, "COCON_TRUSTED_PROXIES", ()),
+            secure_cookies=_flag(env, "COCON_SECURE_COOKIES", "0"),
+            session_idle_minutes=_whole(env, "COCON_SESSION_IDLE_MINUTES", 30),
+            session_max_hours=_whole(env, "COCON_SESSION_MAX_HOURS", 12),
+            upload_quota_mb=_whole(env, "COCON_UPLOAD_QUOTA_MB", 60),
+            upload_total_mb=_whole(env, "COCON_UPLOAD_TOTAL_MB", 500),
         )

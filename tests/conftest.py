@@ -168,9 +168,17 @@ class Cli:
         self.database_url = database_url
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, lang: str = "en", env: dict[str, str] | None = None) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        lang: str = "en",
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+    ) -> Result:
         environ = {"COCON_DATABASE_URL": self.database_url, "COCON_LANG": lang, **(env or {})}
-        return self.runner.invoke(main, list(args), env=environ, catch_exceptions=False)
+        return self.runner.invoke(
+            main, list(args), env=environ, catch_exceptions=False, input=input
+        )
 
     def ok(self, *args: str, **kwargs) -> str:
         """Run a command that must succeed and return its output."""
@@ -191,7 +199,16 @@ def snapshot(database_url: str) -> dict[str, list[tuple]]:
     try:
         # The data revision only counts writing transactions (a no-op import is one too); the
         # tree version only counts moves (moving an org back leaves the data as it was).
-        skipped = ("alembic_version", "data_revision", "org_tree_state")
+        # The web's own keeping (sessions, sign-in throttle, waiting uploads) is no data either.
+        skipped = (
+            "alembic_version",
+            "data_revision",
+            "org_tree_state",
+            "web_session",
+            "login_failure",
+            "waiting_upload",
+            "installation_secret",
+        )
         tables = [t for t in inspect(engine).get_table_names() if t not in skipped]
         result = {}
         with engine.connect() as conn:

@@ -8,9 +8,11 @@ from cocon import demo
 from cocon.cli.base import AppContext, pass_app, report_errors
 from cocon.cli.money import COMMANDS as MONEY_COMMANDS
 from cocon.cli.orgs import orgs_group, print_division_summary
+from cocon.cli.users import users_group
 from cocon.cli.workbook import COMMANDS as WORKBOOK_COMMANDS
 from cocon.cli.workbook import print_import_report
 from cocon.i18n import _, use_language
+from cocon.rights import role_name
 from cocon.settings import Settings
 
 
@@ -47,9 +49,17 @@ def demo_command(app: AppContext) -> None:
         summary = demo.load_demo(session, policies=app.policies)
     print_division_summary(summary.divisions)
     print_import_report(summary.data)
+    click.echo(_("Demo accounts (password for all: {password}):").format(password=demo.DEMO_PASSWORD))
+    for username, role, code in summary.users:
+        click.echo(f"  {username}\t{role_name(role)}\t{code}")
+    click.echo(
+        _("Warning: these accounts and their password are for the demo only. On a real "
+          "installation create users with `cocon users add` and never load the demo.")
+    )
 
 
 main.add_command(orgs_group)
+main.add_command(users_group)
 for command in MONEY_COMMANDS:
     main.add_command(command)
 for command in WORKBOOK_COMMANDS:

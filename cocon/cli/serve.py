@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from cocon.cli.base import AppContext, pass_app
 from cocon.i18n import _
-from cocon.settings import Settings
+from cocon.settings import LOOPBACK_HOSTS, Settings
 
 
 def app_factory():
@@ -18,10 +19,23 @@ def app_factory():
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-def serve_command(host: str, port: int) -> None:
+@pass_app
+def serve_command(app: AppContext, host: str, port: int) -> None:
     """Run the web app (the demo is loaded into a database without orgs)."""
     import uvicorn
 
+    if host not in LOOPBACK_HOSTS:
+        from cocon.users import has_admin
+
+        with app.session() as session:
+            if not has_admin(session):
+                click.echo(
+                    _(
+                        "Warning: {host} is reachable from other machines and no admin exists"
+                        " yet: create one with `cocon users add NAME --role admin --org CODE`."
+                    ).format(host=host),
+                    err=True,
+                )
     click.echo(_("Serving cocon on http://{host}:{port}/").format(host=host, port=port))
     uvicorn.run(
         "cocon.cli.serve:app_factory", factory=True, host=host, port=port, proxy_headers=False

@@ -5,38 +5,46 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from litestar import Litestar, Request
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, Headers, State
 from litestar.di import Provide
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
+from litestar.middleware.session import SessionMiddleware
+from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response.base import ASGIResponse
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import Receive, Scope, Send
-from litestar.utils.scope.state import ScopeState
-from sqlalchemy import select
+from litestar.types import Message, Receive, Scope, Send
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from cocon import db
 from cocon.checks import Policies
 from cocon.demo import load_demo
 from cocon.models import Org
-from cocon.settings import Settings
+from cocon.settings import LOOPBACK_HOSTS, Settings
+from cocon.user_models import InstallationSecret
+from cocon.web.auth import CSRF_COOKIE, PUBLIC, SignedInMiddleware, is_https, require_right
 from cocon.web.errors import EXCEPTION_HANDLERS
 from cocon.web.headers import SecurityHeadersMiddleware
 from cocon.web.i18n import LanguageMiddleware
+from cocon.web.login import signed_out
 from cocon.web.pagecache import PageCache
 from cocon.web.pages import route_handlers
 from cocon.web.render import STATIC, make_environment
+from cocon.web.sessions import SESSION_COOKIE, DatabaseStore, SessionBackend
 
 logger = logging.getLogger("cocon.web")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CSRF_COOKIE = "csrftoken"
+SECRET_NAME = "signing_key"
 
 
 def cross_site(headers: Headers) -> bool:
@@ -52,29 +60,98 @@ class CheckedCSRFMiddleware(CSRFMiddleware):
     """Litestar's token check, after refusing writes the browser marks as cross-site.
 
     Only pages whose handler has opt csrf_form hand out the token cookie, so the other pages
-    set no cookie. A token cookie that fails its signature (the secret changed, e.g. at a
-    restart without COCON_SECRET_KEY) is ignored on those pages and replaced by a fresh one.
+    set no cookie (and the pages kept for every reader hold no token).
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = scope["litestar_app"].request_class(scope=scope, receive=receive)
+        if not self.config.secret:  # known once the app has started (see installation_secret)
+            self.config = replace(self.config, secret=scope["litestar_app"].state.secret)
         if scope["method"] not in READ_METHODS:
-            if cross_site(request.headers):
+            if cross_site(Headers.from_scope(scope)):
                 raise PermissionDeniedException("cross-site write refused")
         else:
             handler = scope.get("route_handler")
             if handler is None or not handler.opt.get("csrf_form"):
                 await self.app(scope, receive, send)
                 return
-            cookie = request.cookies.get(CSRF_COOKIE)
-            if cookie and self._decode_csrf_token(cookie) is None:
-                # Request caches the parsed cookies in the scope: drop the stale one there.
-                fresh = {k: v for k, v in request.cookies.items() if k != CSRF_COOKIE}
-                ScopeState.from_scope(scope).cookies = fresh
         await super().__call__(scope, receive, send)
+
+
+def host_name(header: str) -> str:
+    """Return the name in a Host header, without the port ("[::1]:8000" gives "::1")."""
+    text = header.strip().lower()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else ""
+    name, _colon, port = text.rpartition(":")
+    return name if name and port.isdigit() else text
+
+
+def host_allowed(header: str | None, allowed: tuple[str, ...]) -> bool:
+    """Tell whether a Host header names one of the allowed hosts (any port; "*.x" for subdomains)."""
+    name = host_name(header or "")
+    if not name:
+        return False
+    for pattern in allowed:
+        pattern = host_name(pattern) if not pattern.startswith("*") else pattern.lower()
+        if pattern == "*" or name == pattern:
+            return True
+        if pattern.startswith("*.") and name.endswith(pattern[1:]):
+            return True
+    return False
+
+
+class CoconApp(Litestar):
+    """Litestar, refusing other Host headers, answering HEAD wherever GET is answered, and a
+    NUL in a path as not found (Litestar's own host check compares the port too)."""
+
+    allowed_host_names: tuple[str, ...] = LOOPBACK_HOSTS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if not host_allowed(Headers.from_scope(scope).get("host"), self.allowed_host_names):
+                response = ASGIResponse(body=b"invalid host header", status_code=400)
+                await response(scope, receive, send)
+                return
+            if "\x00" in scope.get("path", "") or "%00" in scope.get("raw_path", b"").decode(
+                "latin-1"
+            ):
+                scope = {**scope, "path": "/-/not-found", "raw_path": b"/-/not-found"}
+            if scope["method"] == "HEAD":
+                scope = {**scope, "method": "GET"}
+                send = _without_body(send)
+        await super().__call__(scope, receive, send)
+
+
+def _without_body(send: Send) -> Send:
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b"", "more_body": message.get("more_body", False)}
+        await send(message)
+
+    return send_head
+
+
+def installation_secret(engine: Engine, settings: Settings) -> str:
+    """Return the signing secret: COCON_SECRET_KEY, else one made once and kept in the database.
+
+    Kept, it outlives restarts: a form left open across one still saves.
+    """
+    if settings.secret_key:
+        return settings.secret_key
+    with db.session_scope(engine) as session:
+        kept = session.get(InstallationSecret, SECRET_NAME)
+        if kept is not None:
+            return kept.value
+    try:
+        with db.session_scope(engine) as session:
+            session.add(InstallationSecret(name=SECRET_NAME, value=secrets.token_hex(32)))
+    except IntegrityError:  # another worker made it first
+        pass
+    with db.session_scope(engine) as session:
+        return session.get(InstallationSecret, SECRET_NAME).value
 
 
 def prepare_database(settings: Settings, policies: Policies):
@@ -120,24 +197,35 @@ def create_app(settings: Settings) -> Litestar:
 
     def on_startup(app: Litestar) -> None:
         app.state.engine = prepare_database(settings, policies)
+        app.state.secret = installation_secret(app.state.engine, settings)
 
     def on_shutdown(app: Litestar) -> None:
         engine = app.state.get("engine")
         if engine is not None:
             engine.dispose()
 
-    # Without COCON_SECRET_KEY every start signs tokens anew; stale cookies are then replaced.
-    secret = settings.secret_key or secrets.token_hex(32)
     csrf = CSRFConfig(
-        secret=secret, cookie_name=CSRF_COOKIE, cookie_samesite="lax", cookie_httponly=True
+        secret="",  # set from app.state.secret at the first request
+        cookie_name=CSRF_COOKIE,
+        cookie_samesite="lax",
+        cookie_httponly=True,
+        cookie_secure=settings.secure_cookies,
     )
     static = create_static_files_router(
         path="/static",
         directories=[STATIC],
         name="static",
         cache_control=CacheControlHeader(max_age=3600, public=True),
+        opt=PUBLIC,
     )
-    return Litestar(
+    sessions = ServerSideSessionConfig(
+        key=SESSION_COOKIE,
+        max_age=settings.session_idle_minutes * 60,
+        renew_on_access=True,
+        store="sessions",
+    )
+    backend = SessionBackend(sessions, secure=lambda connection: is_https(connection, settings))
+    app = CoconApp(
         route_handlers=[*route_handlers(), static],
         dependencies={
             "session": Provide(provide_session),
@@ -145,11 +233,15 @@ def create_app(settings: Settings) -> Litestar:
             "policies": Provide(provide_policies, sync_to_thread=False),
         },
         middleware=[
-            SecurityHeadersMiddleware(),
+            SecurityHeadersMiddleware(settings),
             LanguageMiddleware(),
+            DefineMiddleware(SessionMiddleware, backend=backend),
             DefineMiddleware(CheckedCSRFMiddleware, config=csrf),
+            DefineMiddleware(SignedInMiddleware, exclude_from_auth_key="exclude_from_auth"),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        guards=[require_right],
+        stores={"sessions": DatabaseStore(lambda: app.state.engine)},
+        exception_handlers={**EXCEPTION_HANDLERS, NotAuthorizedException: signed_out},
         template_config=TemplateConfig(
             instance=JinjaTemplateEngine.from_environment(make_environment())
         ),
@@ -165,3 +257,5 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=None,
         debug=False,
     )
+    app.allowed_host_names = settings.allowed_hosts
+    return app

@@ -8,14 +8,16 @@ from sqlmodel import Session
 
 from cocon.checks import Policies
 from cocon.orgs import breadcrumb
+from cocon.rights import Right
 from cocon.rollup import rollup_org
 from cocon.settings import Settings
+from cocon.web.auth import needs
 from cocon.web.pagecache import cached_page
 from cocon.web.queries import count_projects, findings_context, large_units, recent_projects
 from cocon.web.scope import current_scope, selected_year
 
 
-@get("/", name="dashboard", sync_to_thread=True)
+@get("/", name="dashboard", sync_to_thread=True, opt=needs(Right.READ))
 def dashboard(
     request: Request,
     session: NamedDependency[Session],

@@ -7,10 +7,10 @@ from html import escape
 
 from litestar import Request, Response
 from litestar.enums import MediaType
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.types import ExceptionHandlersMap
 
-from cocon.errors import CoconError, Invalid, NotFound, Refused
+from cocon.errors import CoconError, Forbidden, Invalid, NotFound, Refused
 from cocon.i18n import _, use_language
 from cocon.labels import N_
 from cocon.web.i18n import language_of
@@ -19,6 +19,8 @@ logger = logging.getLogger("cocon.web")
 
 TITLES = {
     400: N_("The request cannot be handled"),
+    401: N_("Please sign in"),
+    403: N_("Not allowed"),
     404: N_("Page not found"),
     405: N_("The request cannot be handled"),
     409: N_("Not allowed now"),
@@ -26,6 +28,8 @@ TITLES = {
 }
 GENERIC = {
     400: N_("Check what you typed and try again."),
+    401: N_("Your session has ended: sign in again, then repeat what you did."),
+    403: N_("You may not do this here."),
     404: N_("There is no such page, or it lies outside the orgs you can see."),
     405: N_("Check what you typed and try again."),
     409: N_("The action is not allowed in the current state."),
@@ -39,6 +43,8 @@ def status_of(error: CoconError) -> int:
         return 404
     if isinstance(error, Refused):
         return 409
+    if isinstance(error, Forbidden):
+        return 403
     return 400  # Invalid, ImportFailed and any other CoconError: the input was wrong
 
 
@@ -72,6 +78,17 @@ def handle_http_error(request: Request, error: HTTPException) -> Response:
     return error_page(request, error.status_code)
 
 
+def handle_refused_write(request: Request, error: PermissionDeniedException) -> Response:
+    """Refuse a write without a valid form token; drop the token so that a reload gets a new one."""
+    if "csrf" not in str(error.detail).lower():
+        return error_page(request, 403)
+    with use_language(language_of(request.scope)):
+        message = _("This form has expired or was not handed to you: reload the page and send it again.")
+    response = error_page(request, 403, message)
+    response.delete_cookie("csrftoken")
+    return response
+
+
 def handle_unexpected(request: Request, error: Exception) -> Response:
     """Log anything unexpected and show a generic page."""
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
@@ -80,6 +97,7 @@ def handle_unexpected(request: Request, error: Exception) -> Response:
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     CoconError: handle_cocon_error,
+    PermissionDeniedException: handle_refused_write,
     HTTPException: handle_http_error,
     Exception: handle_unexpected,
 }

@@ -13,21 +13,25 @@ from sqlmodel import Session
 
 from cocon.allocations import (
     allocation_title,
+    check_allocation_editable,
     commitments,
     get_allocation,
     list_allocations,
     positive_amount,
+    received_from_above,
     save_allocation,
 )
 from cocon.checks import Blocked, Policies
 from cocon.errors import Invalid, NotFound
+from cocon.fields import clean_text
 from cocon.findings import allocation_findings
 from cocon.i18n import _
 from cocon.models import Allocation, Org
 from cocon.money import format_yuan
 from cocon.orgs import breadcrumb, is_within
-from cocon.partners import clean_text
 from cocon.projects import clean_project_code, parse_year
+from cocon.rights import Right
+from cocon.web.auth import needs
 from cocon.web.money_support import (
     allocation_totals,
     check_each,
@@ -38,7 +42,7 @@ from cocon.web.money_support import (
 )
 from cocon.web.projects import FORM_PAGE, ORG_CHOICES_LIMIT, scoped_url
 from cocon.web.queries import orgs_in_scope
-from cocon.web.scope import current_scope, org_in_scope, selected_year
+from cocon.web.scope import allowed_root, current_scope, org_in_scope, selected_year
 
 PAGE_SIZE = 50
 FORM_FIELDS = ("org", "year", "amount", "code", "parent", "source_note")
@@ -50,7 +54,7 @@ def _page(raw: str | None) -> int:
     return int(text) if text.isdigit() and 0 < int(text) < 1_000_000 else 1
 
 
-@get("/allocations", name="allocation_list", sync_to_thread=True)
+@get("/allocations", name="allocation_list", sync_to_thread=True, opt=needs(Right.READ))
 def allocation_list(
     request: Request, session: NamedDependency[Session], policies: NamedDependency[Policies]
 ) -> Template:
@@ -105,7 +109,7 @@ def allocation_context(session: Session, scope: Org, allocation: Allocation, pol
     }
 
 
-@get("/allocations/{code:str}", name="allocation_page", sync_to_thread=True)
+@get("/allocations/{code:str}", name="allocation_page", sync_to_thread=True, opt=needs(Right.READ))
 def allocation_page(
     code: FromPath[str],
     request: Request,
@@ -114,7 +118,11 @@ def allocation_page(
 ) -> Template:
     """Show one allocation of scope: its money, where it came from and where it went."""
     scope = current_scope(request, session)
-    context = allocation_context(session, scope, get_allocation(session, code, scope), policies)
+    allocation = get_allocation(session, code, scope)
+    context = allocation_context(session, scope, allocation, policies)
+    context["editable"] = not received_from_above(
+        session, allocation, allowed_root(request, session)
+    )
     done = request.query_params.get("done")
     context["done"] = done if done in DONE else None
     return Template("allocations/show.html", context=context)
@@ -254,7 +262,7 @@ def form_context(
     }
 
 
-@get("/allocations/new", name="allocation_new", sync_to_thread=True, opt=FORM_PAGE)
+@get("/allocations/new", name="allocation_new", sync_to_thread=True, opt=needs(Right.EDIT, **FORM_PAGE))
 def allocation_new(request: Request, session: NamedDependency[Session]) -> Template:
     """Show an empty allocation form, or a sub-allocation form for ?parent=CODE."""
     scope = current_scope(request, session)
@@ -267,7 +275,7 @@ def allocation_new(request: Request, session: NamedDependency[Session]) -> Templ
     return Template("allocations/form.html", context=context)
 
 
-@post("/allocations/new", name="allocation_create", sync_to_thread=True)
+@post("/allocations/new", name="allocation_create", sync_to_thread=True, opt=needs(Right.EDIT))
 def allocation_create(
     request: Request,
     session: NamedDependency[Session],
@@ -289,20 +297,21 @@ def allocation_create(
     )
 
 
-@get("/allocations/{code:str}/edit", name="allocation_edit", sync_to_thread=True, opt=FORM_PAGE)
+@get("/allocations/{code:str}/edit", name="allocation_edit", sync_to_thread=True, opt=needs(Right.EDIT, **FORM_PAGE))
 def allocation_edit(
     code: FromPath[str], request: Request, session: NamedDependency[Session]
 ) -> Template:
     """Show the form of an allocation of scope, filled in."""
     scope = current_scope(request, session)
     allocation = get_allocation(session, code, scope)
+    check_allocation_editable(session, allocation, allowed_root(request, session))
     values = allocation_values(session, allocation)
     locked = outside_parent(session, allocation, scope)
     context = form_context(session, scope, values, {}, allocation=allocation, parent=locked)
     return Template("allocations/form.html", context=context)
 
 
-@post("/allocations/{code:str}/edit", name="allocation_update", sync_to_thread=True)
+@post("/allocations/{code:str}/edit", name="allocation_update", sync_to_thread=True, opt=needs(Right.EDIT))
 def allocation_update(
     code: FromPath[str],
     request: Request,
@@ -313,6 +322,7 @@ def allocation_update(
     """Save an allocation of scope and show it, or show the form again with what stopped it."""
     scope = current_scope(request, session)
     allocation = get_allocation(session, code, scope)
+    check_allocation_editable(session, allocation, allowed_root(request, session))
     locked = outside_parent(session, allocation, scope)
     values = form_values(data)
     if locked is not None:

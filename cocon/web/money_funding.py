@@ -22,13 +22,15 @@ from cocon.allocations import (
 from cocon.checks import Blocked, Policies
 from cocon.derived import project_funded
 from cocon.errors import Invalid, NotFound
+from cocon.fields import clean_text
 from cocon.findings import allocation_findings, project_findings
 from cocon.i18n import _
 from cocon.models import Allocation, Org, Project
 from cocon.money import format_yuan
 from cocon.orgs import is_within
-from cocon.partners import clean_text
 from cocon.projects import get_project, parse_date
+from cocon.rights import Right
+from cocon.web.auth import needs
 from cocon.web.money_support import (
     check_each,
     drawable_allocations,
@@ -65,7 +67,7 @@ def _line_rows(session: Session, project: Project, scope: Org) -> list[tuple[Lin
     return [(row, is_within(row.holder, scope)) for row in funding_lines(session, project)]
 
 
-@get("/projects/{code:str}/funding", name="project_funding", sync_to_thread=True)
+@get("/projects/{code:str}/funding", name="project_funding", sync_to_thread=True, opt=needs(Right.READ))
 def project_funding(
     code: FromPath[str],
     request: Request,
@@ -116,7 +118,7 @@ def draw_context(
     }
 
 
-@get("/projects/{code:str}/draw", name="draw_new", sync_to_thread=True, opt=FORM_PAGE)
+@get("/projects/{code:str}/draw", name="draw_new", sync_to_thread=True, opt=needs(Right.EDIT, **FORM_PAGE))
 def draw_new(code: FromPath[str], request: Request, session: NamedDependency[Session]) -> Template:
     """Show the form to draw funding for a project of scope (?allocation= picks one)."""
     scope = current_scope(request, session)
@@ -129,7 +131,7 @@ def draw_new(code: FromPath[str], request: Request, session: NamedDependency[Ses
     return Template("money/draw.html", context=context)
 
 
-@post("/projects/{code:str}/draw", name="draw_save", sync_to_thread=True)
+@post("/projects/{code:str}/draw", name="draw_save", sync_to_thread=True, opt=needs(Right.EDIT))
 def draw_save(
     code: FromPath[str],
     request: Request,
@@ -172,7 +174,7 @@ def pay_context(session: Session, scope: Org, project: Project, values: dict, er
     }
 
 
-@get("/projects/{code:str}/pay", name="payment_new", sync_to_thread=True, opt=FORM_PAGE)
+@get("/projects/{code:str}/pay", name="payment_new", sync_to_thread=True, opt=needs(Right.PAY, **FORM_PAGE))
 def payment_new(
     code: FromPath[str], request: Request, session: NamedDependency[Session]
 ) -> Template:
@@ -187,7 +189,7 @@ def payment_new(
     return Template("money/pay.html", context=context)
 
 
-@post("/projects/{code:str}/pay", name="payment_save", sync_to_thread=True)
+@post("/projects/{code:str}/pay", name="payment_save", sync_to_thread=True, opt=needs(Right.PAY))
 def payment_save(
     code: FromPath[str],
     request: Request,

@@ -14,8 +14,10 @@ from cocon.models import Level
 from cocon.orgs import breadcrumb, search_orgs
 from cocon.profiles import get_profile, qualify
 from cocon.projects import list_projects
+from cocon.rights import Right
 from cocon.rollup import rollup_org
 from cocon.settings import Settings
+from cocon.web.auth import needs
 from cocon.web.pagecache import cached_page
 from cocon.web.queries import count_allocations, count_projects, findings_context
 from cocon.web.scope import current_scope, org_in_scope, selected_year
@@ -24,7 +26,7 @@ LIST_LIMIT = 50
 SEARCH_LIMIT = 50
 
 
-@get("/orgs", name="org_search", sync_to_thread=True)
+@get("/orgs", name="org_search", sync_to_thread=True, opt=needs(Right.READ))
 def org_search(
     request: Request, session: NamedDependency[Session], q: FromQuery[str | None] = None
 ) -> Template:
@@ -36,7 +38,7 @@ def org_search(
     return Template("orgs/search.html", context=context)
 
 
-@get("/orgs/{code:str}", name="org_page", sync_to_thread=True)
+@get("/orgs/{code:str}", name="org_page", sync_to_thread=True, opt=needs(Right.READ))
 def org_page(
     code: FromPath[str],
     request: Request,

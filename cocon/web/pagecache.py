@@ -1,6 +1,6 @@
 """Rendered read pages kept while the data stays the same: the pages people open most.
 
-A page is kept under its address, scope and language together with the data revision it was
+A page is kept under its address, scope, language and user together with the data revision it was
 built from (cocon.db bumps the revision in every writing transaction, from the web, the CLI or
 an import). Each request reads the current revision, one small query, and builds the page again
 only when it changed, so a page never shows data older than the last write. Only pages without
@@ -21,8 +21,9 @@ from sqlmodel import Session
 from cocon import db
 from cocon.i18n import current_language
 from cocon.models import Org
+from cocon.web.auth import current_account
 
-PageKey = tuple[str, int, tuple[tuple[str, str], ...], str]
+PageKey = tuple[str, int, tuple[tuple[str, str], ...], str, int]
 
 
 class PageCache:
@@ -52,9 +53,13 @@ class PageCache:
 
 
 def page_key(request: Request, scope: Org) -> PageKey:
-    """Name a page by its path, the scope it shows, its query (less ?lang=) and its language."""
+    """Name a page by its path, scope, query (less ?lang=), language and the user it was built for.
+
+    The user is part of the key: what a page offers (and whose name its header shows) follows
+    the user's role and org, and no page is ever handed to another user.
+    """
     query = tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k != "lang"))
-    return (request.url.path, scope.id or 0, query, current_language())
+    return (request.url.path, scope.id or 0, query, current_language(), current_account(request).id)
 
 
 def render_page(request: Request, name: str, context: dict) -> str:

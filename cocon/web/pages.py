@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.handlers import BaseRouteHandler
 from litestar.router import Router
 
-from cocon.web import money, partners, projects, transfer
+from cocon.web import login, money, partners, projects, transfer, users
 from cocon.web.dashboard import dashboard
 from cocon.web.orgs import org_page, org_search
 
@@ -14,4 +14,12 @@ ROUTES = [dashboard, org_search, org_page]
 
 def route_handlers() -> list[BaseRouteHandler | Router]:
     """Return the page routes and the routers of each area, for create_app."""
-    return [*ROUTES, projects.router(), partners.router(), money.router(), transfer.router()]
+    return [
+        *ROUTES,
+        *login.ROUTES,
+        projects.router(),
+        partners.router(),
+        money.router(),
+        transfer.router(),
+        users.router(),
+    ]

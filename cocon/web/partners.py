@@ -12,12 +12,23 @@ from sqlmodel import Session
 
 from cocon.creditcode import validate_credit_code
 from cocon.errors import Invalid
+from cocon.fields import clean_text
 from cocon.labels import choices, parse_choice
 from cocon.models import ContributionKind, Partner, PartnerKind
-from cocon.partners import clean_phone, clean_text, get_partner, list_partners, save_partner
+from cocon.partners import (
+    check_partner_editable,
+    clean_phone,
+    contributes_outside,
+    get_partner,
+    list_partners,
+    partners_working_in,
+    save_partner,
+)
+from cocon.rights import Right, may
+from cocon.web.auth import current_account, needs
 from cocon.web.projects import FORM_PAGE, scoped_url
 from cocon.web.queries import count_partners_matching, partner_contributions, partner_figures
-from cocon.web.scope import current_scope
+from cocon.web.scope import allowed_root, current_scope
 
 PAGE_SIZE = 50
 FORM_FIELDS = ("credit_code", "name", "kind", "contact", "phone")
@@ -31,7 +42,7 @@ FIELD_CHECKS = {
 }
 
 
-@get("/partners", name="partner_list", sync_to_thread=True)
+@get("/partners", name="partner_list", sync_to_thread=True, opt=needs(Right.READ))
 def partner_list(request: Request, session: NamedDependency[Session]) -> Template:
     """List partner units by name, those matching ?q= when given, with their figures in scope."""
     scope = current_scope(request, session)
@@ -42,6 +53,7 @@ def partner_list(request: Request, session: NamedDependency[Session]) -> Templat
     page = min(int(raw_page), pages) if raw_page.isdigit() and int(raw_page) > 0 else 1
     partners = list_partners(session, text, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     context = {
+        "contacts": contacts_shown(request, session, [p.id for p in partners]),
         "scope": scope,
         "q": text,
         "partners": partners,
@@ -55,7 +67,7 @@ def partner_list(request: Request, session: NamedDependency[Session]) -> Templat
     return Template("partners/list.html", context=context)
 
 
-@get("/partners/{credit_code:str}", name="partner_page", sync_to_thread=True)
+@get("/partners/{credit_code:str}", name="partner_page", sync_to_thread=True, opt=needs(Right.READ))
 def partner_page(
     credit_code: FromPath[str], request: Request, session: NamedDependency[Session]
 ) -> Template:
@@ -64,7 +76,10 @@ def partner_page(
     partner = get_partner(session, credit_code)
     rows = partner_contributions(session, partner, scope)
     done = request.query_params.get("done")
+    root = allowed_root(request, session)
     context = {
+        "contacts": contacts_shown(request, session, [partner.id]),
+        "shared": contributes_outside(session, partner, root),
         "scope": scope,
         "partner": partner,
         "rows": rows,
@@ -75,6 +90,20 @@ def partner_page(
         "contribution_names": dict(choices(ContributionKind)),
     }
     return Template("partners/show.html", context=context)
+
+
+def contacts_shown(request: Request, session: Session, partner_ids: list[int]) -> set[int]:
+    """Return the partners whose contact person and phone this user may see."""
+    if not may(current_account(request).role, Right.SEE_CONTACTS):
+        return set()
+    return partners_working_in(session, allowed_root(request, session), partner_ids)
+
+
+def editable_partner(request: Request, session: Session, credit_code: str) -> Partner:
+    """Return a partner this user may change: none of its contributions lies outside their tree."""
+    partner = get_partner(session, credit_code)
+    check_partner_editable(session, partner, allowed_root(request, session))
+    return partner
 
 
 def form_values(data: Mapping[str, str]) -> dict[str, str]:
@@ -114,14 +143,14 @@ def form_page(
     return Template("partners/form.html", context=context, status_code=status)
 
 
-@get("/partners/new", name="partner_new", sync_to_thread=True, opt=FORM_PAGE)
+@get("/partners/new", name="partner_new", sync_to_thread=True, opt=needs(Right.EDIT, **FORM_PAGE))
 def partner_new(request: Request, session: NamedDependency[Session]) -> Template:
     """Show an empty partner form."""
     scope = current_scope(request, session)
     return form_page(scope, form_values({"kind": PartnerKind.ENTERPRISE.value}), {})
 
 
-@post("/partners/new", name="partner_create", sync_to_thread=True)
+@post("/partners/new", name="partner_create", sync_to_thread=True, opt=needs(Right.EDIT))
 def partner_create(
     request: Request, session: NamedDependency[Session], data: URLEncodedBody[dict[str, str]]
 ) -> Template | Redirect:
@@ -135,18 +164,18 @@ def partner_create(
     return Redirect(url, status_code=303)
 
 
-@get("/partners/{credit_code:str}/edit", name="partner_edit", sync_to_thread=True, opt=FORM_PAGE)
+@get("/partners/{credit_code:str}/edit", name="partner_edit", sync_to_thread=True, opt=needs(Right.EDIT, **FORM_PAGE))
 def partner_edit(
     credit_code: FromPath[str], request: Request, session: NamedDependency[Session]
 ) -> Template:
     """Show the form of a partner unit, filled in."""
     scope = current_scope(request, session)
-    partner = get_partner(session, credit_code)
+    partner = editable_partner(request, session, credit_code)
     values = form_values({key: getattr(partner, key) or "" for key in FORM_FIELDS})
     return form_page(scope, values, {}, partner)
 
 
-@post("/partners/{credit_code:str}/edit", name="partner_update", sync_to_thread=True)
+@post("/partners/{credit_code:str}/edit", name="partner_update", sync_to_thread=True, opt=needs(Right.EDIT))
 def partner_update(
     credit_code: FromPath[str],
     request: Request,
@@ -155,7 +184,7 @@ def partner_update(
 ) -> Template | Redirect:
     """Save a partner unit and show it, or show the form again with the errors."""
     scope = current_scope(request, session)
-    partner = get_partner(session, credit_code)
+    partner = editable_partner(request, session, credit_code)
     values = form_values(data)
     saved, errors = save_form(session, values, partner)
     if saved is None:

@@ -33,7 +33,9 @@ from cocon.projects import (
     save_project,
     status_history,
 )
+from cocon.rights import Right, status_right
 from cocon.rollup import SOURCE_KEYS
+from cocon.web.auth import current_account, needs, require
 from cocon.web.pagecache import cached_page
 from cocon.web.queries import (
     SORT_KEYS,
@@ -130,7 +132,7 @@ def list_link(request: Request):
     return link
 
 
-@get("/projects", name="project_list", sync_to_thread=True)
+@get("/projects", name="project_list", sync_to_thread=True, opt=needs(Right.READ))
 def project_list(request: Request, session: NamedDependency[Session]) -> Template | Response:
     """List the projects of scope, filtered, sorted and paged, with totals of the filtered set."""
     scope = current_scope(request, session)
@@ -202,7 +204,7 @@ def detail_context(session: Session, scope: Org, project: Project) -> dict:
     }
 
 
-@get("/projects/{code:str}", name="project_page", sync_to_thread=True, opt=FORM_PAGE)
+@get("/projects/{code:str}", name="project_page", sync_to_thread=True, opt=needs(Right.READ, **FORM_PAGE))
 def project_page(
     code: FromPath[str], request: Request, session: NamedDependency[Session]
 ) -> Template:
@@ -214,7 +216,7 @@ def project_page(
     return Template("projects/show.html", context=context)
 
 
-@post("/projects/{code:str}/status", name="project_status", sync_to_thread=True)
+@post("/projects/{code:str}/status", name="project_status", sync_to_thread=True, opt=needs(Right.CHANGE_STATUS))
 def project_status(
     code: FromPath[str],
     request: Request,
@@ -224,6 +226,7 @@ def project_status(
     """Move a project of scope to another status; a refused change is shown, nothing saved."""
     scope = current_scope(request, session)
     project = get_project(session, code, scope)
+    require(current_account(request), status_right(str(data.get("to_status") or "")))
     try:
         change_status(session, project, data.get("to_status"), data.get("note"))
     except (Refused, Invalid) as error:
@@ -310,7 +313,7 @@ def form_context(
     }
 
 
-@get("/projects/new", name="project_new", sync_to_thread=True, opt=FORM_PAGE)
+@get("/projects/new", name="project_new", sync_to_thread=True, opt=needs(Right.EDIT, **FORM_PAGE))
 def project_new(request: Request, session: NamedDependency[Session]) -> Template:
     """Show an empty project form; the owner starts as the scope org."""
     scope = current_scope(request, session)
@@ -319,7 +322,7 @@ def project_new(request: Request, session: NamedDependency[Session]) -> Template
     return Template("projects/form.html", context=form_context(session, scope, values, {}))
 
 
-@post("/projects/new", name="project_create", sync_to_thread=True)
+@post("/projects/new", name="project_create", sync_to_thread=True, opt=needs(Right.EDIT))
 def project_create(
     request: Request, session: NamedDependency[Session], data: URLEncodedBody[dict[str, str]]
 ) -> Template | Redirect:
@@ -335,7 +338,7 @@ def project_create(
     )
 
 
-@get("/projects/{code:str}/edit", name="project_edit", sync_to_thread=True, opt=FORM_PAGE)
+@get("/projects/{code:str}/edit", name="project_edit", sync_to_thread=True, opt=needs(Right.EDIT, **FORM_PAGE))
 def project_edit(
     code: FromPath[str], request: Request, session: NamedDependency[Session]
 ) -> Template:
@@ -346,7 +349,7 @@ def project_edit(
     return Template("projects/form.html", context=form_context(session, scope, values, {}, project))
 
 
-@post("/projects/{code:str}/edit", name="project_update", sync_to_thread=True)
+@post("/projects/{code:str}/edit", name="project_update", sync_to_thread=True, opt=needs(Right.EDIT))
 def project_update(
     code: FromPath[str],
     request: Request,

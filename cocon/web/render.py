@@ -16,7 +16,9 @@ from cocon.labels import label, source_label
 from cocon.models import Category, Level, Status, UnitType
 from cocon.money import format_wan, format_yuan
 from cocon.orgs import level_name
+from cocon.rights import Right, may, role_name
 from cocon.rollup import SOURCE_KEYS, Figures, RollupNode
+from cocon.users import Account
 from cocon.web import i18n as web_i18n
 
 ROOT = Path(cocon.__file__).resolve().parent.parent
@@ -91,6 +93,21 @@ def largest_amount(nodes: list[RollupNode]) -> int:
     return max((max(n.total.held, n.total.drawn, n.total.paid) for n in nodes), default=0)
 
 
+@pass_context
+def signed_in(context: Context) -> Account | None:
+    """Return the account the page is shown to (None on the public pages)."""
+    request = context.get("request")
+    user = request.scope.get("user") if request is not None else None
+    return user if isinstance(user, Account) else None
+
+
+@pass_context
+def can(context: Context, right: str) -> bool:
+    """Tell whether the user the page is shown to holds a right (to offer a link or button)."""
+    account = signed_in(context)
+    return account is not None and may(account.role, Right(right))
+
+
 def static_url(name: str) -> str:
     """Link to a file of static/, with its modification time so browsers fetch a changed one."""
     try:
@@ -143,5 +160,8 @@ def make_environment(directory: Path = TEMPLATES) -> Environment:
         largest_amount=largest_amount,
         source_keys=SOURCE_KEYS,
         COMMUNITY=int(Level.COMMUNITY),
+        signed_in=signed_in,
+        can=can,
+        role_name=role_name,
     )
     return env

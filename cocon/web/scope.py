@@ -1,8 +1,8 @@
 """Which part of the org tree a request may see, and which year it looks at.
 
-Every page works inside a scope: one org's subtree. Until users exist the scope is the org
-picked with ?org= (default: the demo district, else the first province) and anything may be
-picked; `allowed_root` is where the next step binds the logged-in user's own org.
+Every page works inside a scope: one org's subtree. The signed-in user's org is the root of
+everything they may see; ?org= may narrow the scope within it, never widen it (an org outside
+reads as not found, like one that does not exist).
 """
 
 from __future__ import annotations
@@ -13,33 +13,21 @@ from litestar import Request
 from sqlalchemy import select, union
 from sqlmodel import Session
 
-from cocon.demo import DEMO_ROOT
-from cocon.errors import NotFound
+from cocon.errors import Invalid, NotFound
 from cocon.i18n import _
-from cocon.models import Allocation, Level, Org, Project
-from cocon.orgs import find_org, get_org, is_within, resolve_org
+from cocon.models import Allocation, Org, Project
+from cocon.orgs import get_org, is_within, resolve_org
 from cocon.projects import parse_year
 from cocon.scope import allocation_scope, project_scope
+from cocon.web.auth import current_account
 
 
-def allowed_root(request: Request, session: Session) -> Org | None:
-    """Return the subtree this request may see at all (None: the whole tree, until users exist)."""
-    return None
-
-
-def default_scope(session: Session, root: Org | None) -> Org:
-    """Return the scope of a request that picks none: the demo district, else the first province."""
-    demo = find_org(session, DEMO_ROOT)
-    if root is not None:
-        return demo if demo is not None and is_within(demo, root) else root
-    if demo is not None:
-        return demo
-    first = session.exec(
-        select(Org).where(Org.level == Level.PROVINCE).order_by(Org.code).limit(1)
-    ).scalar_one_or_none()
-    if first is None:
-        raise NotFound(_("There are no orgs yet"))
-    return first
+def allowed_root(request: Request, session: Session) -> Org:
+    """Return the subtree this request may see at all: the signed-in user's org."""
+    org = session.get(Org, current_account(request).org_id)
+    if org is None:  # the org was deleted during the request: nothing to see
+        raise NotFound(_("There is no such page, or it lies outside the orgs you can see."))
+    return org
 
 
 def current_scope(request: Request, session: Session) -> Org:
@@ -47,8 +35,11 @@ def current_scope(request: Request, session: Session) -> Org:
     root = allowed_root(request, session)
     picked = (request.query_params.get("org") or "").strip()
     if not picked:
-        return default_scope(session, root)
-    org = resolve_org(session, picked)
+        return root
+    try:
+        org = resolve_org(session, picked)
+    except (NotFound, Invalid):
+        raise NotFound(_("No org has the code {code}").format(code=picked)) from None
     if not is_within(org, root):
         raise NotFound(_("No org has the code {code}").format(code=picked))
     return org

@@ -25,17 +25,19 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import Body, FromPath
-from litestar.response import File, Redirect, Stream, Template
+from litestar.response import Redirect, Stream, Template
 from sqlmodel import Session
 
 from cocon.checks import Policies
-from cocon.errors import Invalid
+from cocon.errors import Invalid, Refused
 from cocon.i18n import _, current_language
 from cocon.models import Org
+from cocon.rights import Right, may
+from cocon.web.auth import current_account, needs
 from cocon.web.errors import error_page
 from cocon.web.projects import FORM_PAGE, parse_filters, scoped_url
 from cocon.web.scope import current_scope
-from cocon.web.uploads import Upload, UploadStore, default_folder
+from cocon.web.uploads import Upload, UploadStore, as_file, clean_name, read_limited
 from cocon.workbook.exporter import export_workbook
 from cocon.workbook.importer import ImportReport, WorkbookRejected, dry_run, import_source
 from cocon.workbook.marking import mark_errors
@@ -51,9 +53,12 @@ FIELD = "workbook"
 Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
 
-def upload_store(request: Request) -> UploadStore:
-    """Return the store of waiting uploads (app.state.upload_dir, else a private temp folder)."""
-    return UploadStore(request.app.state.get("upload_dir") or default_folder())
+def upload_store(request: Request, session: Session) -> UploadStore:
+    """Return the store of waiting uploads in the request's session, with the quotas."""
+    settings = request.app.state.settings
+    return UploadStore(
+        session, quota=settings.upload_quota_mb * MiB, total=settings.upload_total_mb * MiB
+    )
 
 
 def attachment(fallback: str, name: str) -> dict[str, str]:
@@ -128,16 +133,17 @@ def result_of(upload: Upload, report: ImportReport) -> dict:
     }
 
 
-@get("/import", name="import_page", sync_to_thread=True, opt=FORM_PAGE)
+@get("/import", name="import_page", sync_to_thread=True, opt=needs(Right.IMPORT, **FORM_PAGE))
 def import_page(request: Request, session: NamedDependency[Session]) -> Template:
     """Show the upload form, the template download and how an import goes."""
     scope = current_scope(request, session)
     return Template("import/upload.html", context=upload_context(scope))
 
 
-@get("/import/template.xlsx", name="import_template", sync_to_thread=True)
-def import_template() -> Response:
+@get("/import/template.xlsx", name="import_template", sync_to_thread=True, opt=needs(Right.IMPORT))
+def import_template(request: Request, session: NamedDependency[Session]) -> Response:
     """Download the import workbook in the request's language."""
+    current_scope(request, session)  # like every page: an org outside reads as not found
     buffer = BytesIO()
     language = current_language()
     write_template(buffer, language=language)
@@ -159,35 +165,51 @@ def _read_upload(data: dict[str, Any]) -> UploadFile | None:
     return upload
 
 
-@post("/import", name="import_upload", sync_to_thread=True, request_max_body_size=MAX_BODY)
+@post(
+    "/import",
+    name="import_upload",
+    sync_to_thread=True,
+    request_max_body_size=MAX_BODY,
+    opt=needs(Right.IMPORT),
+)
 def import_upload(
     request: Request,
     session: NamedDependency[Session],
     policies: NamedDependency[Policies],
     data: Multipart,
 ) -> Template:
-    """Store the upload and preview it: what the import would do, every problem, the warnings."""
+    """Preview the upload (what the import would do, every problem, the warnings) and keep it."""
     scope = current_scope(request, session)
     received = _read_upload(data)
     if received is None:
         context = upload_context(scope, _("Choose a workbook (.xlsx) to upload."))
         return Template("import/upload.html", context=context, status_code=400)
-    store = upload_store(request)
-    upload = store.save(received.file, received.filename, scope.code, MAX_UPLOAD_BYTES)
+    content = read_limited(received.file, MAX_UPLOAD_BYTES)
+    name = clean_name(received.filename)
     try:
-        report = dry_run(session, upload.workbook, policies, scope=scope, name=upload.name)
+        with as_file(content) as path:
+            report = dry_run(session, path, policies, scope=scope, name=name)
     except Invalid as error:  # unreadable or hostile: nothing to preview, nothing to keep
-        store.discard(upload.token)
         context = upload_context(scope, error.message)
         return Template("import/upload.html", context=context, status_code=400)
-    except BaseException:
-        store.discard(upload.token)
-        raise
+    store = upload_store(request, session)
+    try:
+        upload = store.save(content, name, scope.code, current_account(request).id)
+    except Refused as error:
+        session.rollback()
+        context = upload_context(scope, error.message)
+        return Template("import/upload.html", context=context, status_code=409)
     store.keep_problems(upload, report.all_problems)
     return Template("import/preview.html", context=preview_context(request, scope, upload, report))
 
 
-@post("/import/{token:str}/confirm", name="import_confirm", sync_to_thread=True)
+def _waiting(request: Request, session: Session, token: str, *, lock: bool = False):
+    scope = current_scope(request, session)
+    store = upload_store(request, session)
+    return scope, store, store.get(token, scope.code, current_account(request).id, lock=lock)
+
+
+@post("/import/{token:str}/confirm", name="import_confirm", sync_to_thread=True, opt=needs(Right.IMPORT))
 def import_confirm(
     token: FromPath[str],
     request: Request,
@@ -195,36 +217,30 @@ def import_confirm(
     policies: NamedDependency[Policies],
 ) -> Template | Redirect:
     """Import a previewed upload for real (every row or none), then show what it did."""
-    scope = current_scope(request, session)
-    store = upload_store(request)
-    upload = store.get(token, scope.code)
+    # The row lock makes a second confirmation of the same upload wait for the first.
+    scope, store, upload = _waiting(request, session, token, lock=True)
     done = Redirect(scoped_url(request, f"/import/{upload.token}/done"), status_code=303)
-    with store.claimed(upload):
-        if upload.imported:  # sent twice: the first one did it
-            return done
-        try:
-            report = import_source(
-                session, upload.workbook, policies, scope=scope, name=upload.name
-            )
-        except WorkbookRejected as rejected:  # the data changed since the preview
-            session.rollback()
-            store.keep_problems(upload, rejected.problems)
-            context = preview_context(request, scope, upload, rejected.report)
-            return Template("import/preview.html", context=context, status_code=409)
-        # Commit before saying so: the result page must never show an import that did not happen.
-        session.commit()
-        store.finish(upload, result_of(upload, report))
+    if upload.imported:  # sent twice: the first one did it
+        return done
+    try:
+        with as_file(store.content(upload)) as path:
+            report = import_source(session, path, policies, scope=scope, name=upload.name)
+    except WorkbookRejected as rejected:  # the data changed since the preview
+        session.rollback()
+        store.keep_problems(upload, rejected.problems)
+        context = preview_context(request, scope, upload, rejected.report)
+        return Template("import/preview.html", context=context, status_code=409)
+    store.finish(upload, result_of(upload, report))
     return done
 
 
-@get("/import/{token:str}/done", name="import_done", sync_to_thread=True)
+@get("/import/{token:str}/done", name="import_done", sync_to_thread=True, opt=needs(Right.IMPORT))
 def import_done(
     token: FromPath[str], request: Request, session: NamedDependency[Session]
 ) -> Template:
     """Show what a confirmed import did."""
-    scope = current_scope(request, session)
-    store = upload_store(request)
-    result = store.result(store.get(token, scope.code))
+    scope, store, upload = _waiting(request, session, token)
+    result = store.result(upload)
     totals = {
         key: sum(sheet[key] for sheet in result["sheets"])
         for key in ("created", "updated", "unchanged")
@@ -233,20 +249,21 @@ def import_done(
     return Template("import/done.html", context=context)
 
 
-@get("/import/{token:str}/errors.xlsx", name="import_errors", sync_to_thread=True)
+@get("/import/{token:str}/errors.xlsx", name="import_errors", sync_to_thread=True, opt=needs(Right.IMPORT))
 def import_errors(
     token: FromPath[str], request: Request, session: NamedDependency[Session]
-) -> File:
+) -> Response:
     """Download the previewed workbook with each problem's cell filled red and explained."""
-    scope = current_scope(request, session)
-    store = upload_store(request)
-    upload = store.get(token, scope.code)
+    _scope, store, upload = _waiting(request, session, token)
     if upload.imported:
         raise Invalid(_("This workbook was imported: it has no problems to mark"))
-    mark_errors(upload.workbook, upload.marked, store.problems(upload))
+    with as_file(store.content(upload)) as path:
+        marked = path.with_name("errors.xlsx")
+        mark_errors(path, marked, store.problems(upload))
+        content = marked.read_bytes()
     stem = Path(upload.name).stem
-    return File(
-        upload.marked,
+    return Response(
+        content,
         media_type=XLSX,
         headers=attachment("cocon-import-errors.xlsx", _("{name} (errors).xlsx").format(name=stem)),
     )
@@ -271,7 +288,7 @@ def _chunks(handle: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
         handle.close()
 
 
-@get("/export", name="export", sync_to_thread=True)
+@get("/export", name="export", sync_to_thread=True, opt=needs(Right.EXPORT))
 def export(
     request: Request, session: NamedDependency[Session], policies: NamedDependency[Policies]
 ) -> Stream:
@@ -294,6 +311,7 @@ def export(
             language=current_language(),
             projects_filter=replace(filters, year=None),
             policies=policies,
+            with_contacts=may(current_account(request).role, Right.SEE_CONTACTS),
         )
         size = handle.seek(0, 2)
         handle.seek(0)

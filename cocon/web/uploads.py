@@ -1,20 +1,19 @@
-"""Uploaded workbooks between their preview and their confirmation: files on the server, by token.
+"""Uploaded workbooks between their preview and their confirmation, kept in the database.
 
-Each upload gets a folder named by a random token under one private directory (0700): the
-workbook, what it is called and the scope it was previewed in, and the problems the preview
-found (to mark them in a copy). Nothing of it travels in a cookie or a form but the token.
-A token is good for TTL seconds and only in the scope it was previewed in; old folders are
-removed whenever another upload arrives. Nothing here knows of HTTP.
+Each upload is a row of waiting_upload under a random token: the workbook's bytes, its name,
+the user who sent it and the scope it was previewed in, and the problems the preview found (to
+mark them in a copy). Being in the application's database, a confirmation reaches it on any
+worker or server. A token is good for TTL seconds, only for the user who uploaded it and only in
+the scope it was previewed in. Quotas: a user's waiting workbooks take at most their quota (the
+oldest previews make room for a new one), the server's at most its total; expired ones go
+whenever another upload arrives. Nothing here knows of HTTP.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import secrets
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,20 +22,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
+from sqlalchemy import delete, func, select
+from sqlmodel import Session
+
 from cocon.errors import NotFound, Refused, SourceProblem
 from cocon.i18n import _
+from cocon.user_models import WaitingUpload
 
 TTL = 3600
-CHUNK = 1024 * 1024
+MiB = 1024 * 1024
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
-WORKBOOK, META, MARKED, RESULT = "upload.xlsx", "meta.json", "errors.xlsx", "result.json"
-LOCK = "importing"
-
-
-def default_folder() -> Path:
-    """Return where uploads wait when nothing else is configured: private to this user."""
-    return Path(tempfile.gettempdir()) / f"cocon-uploads-{os.getuid()}"
 
 
 def clean_name(name: str | None) -> str:
@@ -45,144 +41,161 @@ def clean_name(name: str | None) -> str:
     return base[:120] or "workbook.xlsx"
 
 
+def read_limited(source: IO[bytes], limit: int) -> bytes:
+    """Read at most limit + 1 bytes (the safety checks name a larger file as too large)."""
+    return source.read(limit + 1)
+
+
+@contextmanager
+def as_file(content: bytes) -> Iterator[Path]:
+    """Give bytes a path for the time of a block (the workbook readers read files)."""
+    with tempfile.TemporaryDirectory(prefix="cocon-upload-") as folder:
+        path = Path(folder) / "upload.xlsx"
+        path.write_bytes(content)
+        yield path
+
+
 @dataclass(frozen=True)
 class Upload:
-    """One stored upload: its token, folder and what it was called and previewed in."""
+    """One waiting upload: its token, what it was called, who sent it and where."""
 
     token: str
-    folder: Path
     name: str
     scope: str
+    user_id: int
     created: float
+    imported: bool
 
-    @property
-    def workbook(self) -> Path:
-        """Return the path of the uploaded workbook."""
-        return self.folder / WORKBOOK
 
-    @property
-    def marked(self) -> Path:
-        """Return the path of the copy with the problems marked."""
-        return self.folder / MARKED
-
-    @property
-    def imported(self) -> bool:
-        """Tell whether the upload was imported already (its result is kept, the file is not)."""
-        return (self.folder / RESULT).exists()
+def _gone() -> NotFound:
+    return NotFound(_("This upload is unknown or has expired: upload the workbook again"))
 
 
 class UploadStore:
-    """The folder of uploads waiting for their confirmation."""
+    """The workbooks waiting for their confirmation, in the request's database session."""
 
-    def __init__(self, root: Path, ttl: float = TTL) -> None:
-        self.root = Path(root)
+    def __init__(
+        self, session: Session, *, quota: int, total: int, ttl: float = TTL
+    ) -> None:
+        self.session = session
+        self.quota = quota
+        self.total = total
         self.ttl = ttl
-
-    def _ready(self) -> Path:
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # In a shared temp folder another user could have made the folder first: refuse it.
-        if self.root.stat().st_uid != os.getuid():
-            raise RuntimeError(f"{self.root} belongs to another user: set app.state.upload_dir")
-        self.root.chmod(0o700)
-        return self.root
-
-    def save(self, source: IO[bytes], name: str | None, scope: str, limit: int) -> Upload:
-        """Store an upload (at most limit + 1 bytes: the safety checks name a larger one)."""
-        self.sweep()
-        token = secrets.token_urlsafe(24)
-        folder = self._ready() / token
-        folder.mkdir(mode=0o700)
-        left = limit + 1
-        with (folder / WORKBOOK).open("wb") as target:
-            while left > 0 and (chunk := source.read(min(CHUNK, left))):
-                target.write(chunk)
-                left -= len(chunk)
-        upload = Upload(token, folder, clean_name(name), scope, time.time())
-        self._write_meta(upload, [])
-        return upload
-
-    def _write_meta(self, upload: Upload, problems: list[SourceProblem]) -> None:
-        meta = {
-            "name": upload.name,
-            "scope": upload.scope,
-            "created": upload.created,
-            "problems": [asdict(problem) for problem in problems],
-        }
-        (upload.folder / META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-
-    def _meta(self, token: str) -> tuple[Path, dict]:
-        if not _TOKEN.fullmatch(token or ""):
-            raise self._gone()
-        folder = self.root / token
-        try:
-            meta = json.loads((folder / META).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise self._gone() from None
-        return folder, meta
-
-    def get(self, token: str, scope: str) -> Upload:
-        """Return the upload of token previewed in scope; an unknown, expired or foreign one is not found."""
-        folder, meta = self._meta(token)
-        if meta.get("scope") != scope:
-            raise self._gone()
-        if time.time() - float(meta.get("created", 0)) > self.ttl:
-            self.discard(token)
-            raise self._gone()
-        return Upload(token, folder, str(meta.get("name")), scope, float(meta["created"]))
-
-    def keep_problems(self, upload: Upload, problems: list[SourceProblem]) -> None:
-        """Remember the problems a preview found, to mark them in a copy later."""
-        self._write_meta(upload, problems)
-
-    def problems(self, upload: Upload) -> list[SourceProblem]:
-        """Return the problems the preview of an upload found."""
-        _folder, meta = self._meta(upload.token)
-        return [SourceProblem(**problem) for problem in meta.get("problems", [])]
-
-    @contextmanager
-    def claimed(self, upload: Upload) -> Iterator[None]:
-        """Hold an upload while it is imported: a second confirmation meanwhile is refused."""
-        lock = upload.folder / LOCK
-        try:
-            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:
-            raise Refused(
-                _("This workbook is being imported already: wait a moment and reload the page")
-            ) from None
-        try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)
-
-    def finish(self, upload: Upload, result: dict) -> None:
-        """Keep what the import did and drop the workbook: it cannot be imported twice."""
-        (upload.folder / RESULT).write_text(json.dumps(result, ensure_ascii=False), "utf-8")
-        for name in (WORKBOOK, MARKED):
-            with contextlib.suppress(OSError):
-                (upload.folder / name).unlink()
-
-    def result(self, upload: Upload) -> dict:
-        """Return what the import of an upload did; not found before it was imported."""
-        try:
-            return json.loads((upload.folder / RESULT).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise self._gone() from None
-
-    def discard(self, token: str) -> None:
-        """Remove an upload and everything kept with it."""
-        if _TOKEN.fullmatch(token or ""):
-            shutil.rmtree(self.root / token, ignore_errors=True)
 
     def sweep(self) -> None:
         """Remove the uploads older than the TTL (their tokens are dead anyway)."""
-        if not self.root.is_dir():
-            return
         oldest = time.time() - self.ttl
-        for folder in self.root.iterdir():
-            with contextlib.suppress(OSError):
-                if folder.is_dir() and folder.stat().st_mtime < oldest:
-                    shutil.rmtree(folder, ignore_errors=True)
+        self.session.execute(delete(WaitingUpload).where(WaitingUpload.created < oldest))
+
+    def _waiting(self, user_id: int | None = None) -> int:
+        statement = select(func.coalesce(func.sum(WaitingUpload.size), 0)).where(
+            WaitingUpload.content.is_not(None)
+        )
+        if user_id is not None:
+            statement = statement.where(WaitingUpload.user_id == user_id)
+        return int(self.session.execute(statement).scalar() or 0)
+
+    def _make_room(self, user_id: int, size: int) -> None:
+        if size > self.quota:
+            raise Refused(self._over_quota())
+        oldest_first = self.session.execute(
+            select(WaitingUpload.token, WaitingUpload.size)
+            .where(WaitingUpload.user_id == user_id, WaitingUpload.content.is_not(None))
+            .order_by(WaitingUpload.created)
+        ).all()
+        waiting = sum(row.size for row in oldest_first)
+        for token, held in oldest_first:
+            if waiting + size <= self.quota:
+                break
+            self.discard(token)
+            waiting -= held
+        if self._waiting() + size > self.total:
+            raise Refused(
+                _("The server holds too many workbooks waiting for confirmation: try again later")
+            )
+
+    def _over_quota(self) -> str:
+        return _("The workbook is larger than your upload quota of {limit} MB").format(
+            limit=self.quota // MiB
+        )
+
+    def save(self, content: bytes, name: str | None, scope: str, user_id: int) -> Upload:
+        """Keep an upload for its confirmation, making room in the user's quota first."""
+        self.sweep()
+        self._make_room(user_id, len(content))
+        row = WaitingUpload(
+            token=secrets.token_urlsafe(24),
+            user_id=user_id,
+            scope_code=scope,
+            name=clean_name(name),
+            created=time.time(),
+            size=len(content),
+            content=content,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return self._upload(row)
 
     @staticmethod
-    def _gone() -> NotFound:
-        return NotFound(_("This upload is unknown or has expired: upload the workbook again"))
+    def _upload(row: WaitingUpload) -> Upload:
+        return Upload(
+            row.token, row.name, row.scope_code, row.user_id, row.created, row.result is not None
+        )
+
+    def _row(self, token: str, scope: str, user_id: int, *, lock: bool = False) -> WaitingUpload:
+        if not _TOKEN.fullmatch(token or ""):
+            raise _gone()
+        statement = select(WaitingUpload).where(WaitingUpload.token == token)
+        if lock:
+            statement = statement.with_for_update()
+        row = self.session.execute(statement).scalar_one_or_none()
+        if row is None or row.user_id != user_id or row.scope_code != scope:
+            raise _gone()
+        if time.time() - row.created > self.ttl:
+            raise _gone()
+        return row
+
+    def get(self, token: str, scope: str, user_id: int, *, lock: bool = False) -> Upload:
+        """Return the user's upload of token previewed in scope; any other reads as not found.
+
+        With lock, a second confirmation of the same upload waits for the first to end.
+        """
+        return self._upload(self._row(token, scope, user_id, lock=lock))
+
+    def content(self, upload: Upload) -> bytes:
+        """Return the workbook of an upload that was not imported yet."""
+        row = self._row(upload.token, upload.scope, upload.user_id)
+        if row.content is None:
+            raise _gone()
+        return bytes(row.content)
+
+    def keep_problems(self, upload: Upload, problems: list[SourceProblem]) -> None:
+        """Remember the problems a preview found, to mark them in a copy later."""
+        row = self._row(upload.token, upload.scope, upload.user_id)
+        row.problems = json.dumps([asdict(problem) for problem in problems], ensure_ascii=False)
+        self.session.add(row)
+        self.session.flush()
+
+    def problems(self, upload: Upload) -> list[SourceProblem]:
+        """Return the problems the preview of an upload found."""
+        row = self._row(upload.token, upload.scope, upload.user_id)
+        return [SourceProblem(**problem) for problem in json.loads(row.problems or "[]")]
+
+    def finish(self, upload: Upload, result: dict) -> None:
+        """Keep what the import did and drop the workbook: it cannot be imported twice."""
+        row = self._row(upload.token, upload.scope, upload.user_id)
+        row.result = json.dumps(result, ensure_ascii=False)
+        row.content = None
+        self.session.add(row)
+        self.session.flush()
+
+    def result(self, upload: Upload) -> dict:
+        """Return what the import of an upload did; not found before it was imported."""
+        row = self._row(upload.token, upload.scope, upload.user_id)
+        if row.result is None:
+            raise _gone()
+        return json.loads(row.result)
+
+    def discard(self, token: str) -> None:
+        """Remove an upload and everything kept with it."""
+        self.session.execute(delete(WaitingUpload).where(WaitingUpload.token == token))

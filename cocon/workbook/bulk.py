@@ -73,7 +73,7 @@ class _Orgs:
         found = self.found[key]
         if isinstance(found, CoconError):
             raise Invalid(found.message, field=field)
-        return in_scope(found, self.scope, field)
+        return in_scope(found, self.scope, field, key)
 
 
 def _collect(errors: list[Invalid], parse: Callable, *args):
@@ -212,7 +212,7 @@ class _Checker:
                     and current
                     and not current["owner_path"].startswith(scope.path)
                 ):
-                    raise outside_scope(_("The project {code}").format(code=code), scope, "code")
+                    raise outside_scope(_("This code cannot be used; choose another"), "code")
                 # A blank status keeps an existing project where it is; a new one starts as a draft.
                 blank_status = current["status"] if current else Status.DRAFT
                 target = _collect(

@@ -166,6 +166,8 @@ def write_partners(context: _Context) -> None:
     writer = SheetWriter(context, PARTNERS, PARTNERS.columns)
     writer.start(context.count(statement))
     for credit_code, name, kind, contact, phone in context.stream(statement):
+        if not context.with_contacts:
+            contact = phone = None
         writer.typed_row((credit_code, name, context.named(PartnerKind, kind), contact, phone))
     writer.finish()
 

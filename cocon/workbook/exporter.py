@@ -141,6 +141,7 @@ def export_workbook(
     projects_filter: Mapping[str, object] | ProjectFilters | None = None,
     progress: Progress | None = None,
     policies: Policies = DEFAULT,
+    with_contacts: bool = True,
 ) -> ExportSummary:
     """Write finance's review workbook of root's subtree (every province without one) for year.
 
@@ -153,7 +154,8 @@ def export_workbook(
     Summary is written as values; the data sheets end in SUBTOTAL totals rows.
     progress(sheet title, rows done, rows in all) is called as each sheet starts, every BATCH
     rows and when it ends. Nothing is written to the database; nothing is written to
-    path_or_stream unless the whole workbook was made.
+    path_or_stream unless the whole workbook was made. Without with_contacts the Partners
+    sheet leaves the contact person and phone empty (for a reader who may not see them).
     """
     with use_language(language):
         _snapshot(session)
@@ -193,6 +195,7 @@ def export_workbook(
             policies,
             summary,
             batch=BATCH,  # read now: tests change it
+            with_contacts=with_contacts,
         )
         try:
             for write in writers:
@@ -250,6 +253,7 @@ class _Context:
     policies: Policies
     summary: ExportSummary
     batch: int = BATCH
+    with_contacts: bool = True
     labels: dict[tuple[type[StrEnum], str | None], str] = field(default_factory=dict)
 
     def projects_in_scope(self, statement: Select) -> Select:

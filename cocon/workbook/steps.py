@@ -74,31 +74,47 @@ def _key(row: Row, column: str) -> str:
     return value
 
 
-def outside_scope(what: str, scope: Org, column: str) -> Invalid:
-    """Return the error of a row that names something outside the scope of the import."""
-    return Invalid(
-        _("{what} lies outside {scope}, the part of the tree you work in").format(
-            what=what, scope=scope.name
-        ),
-        field=column,
+def outside_scope(message: str, column: str) -> Invalid:
+    """Return the error of a row that names something outside the scope of the import.
+
+    It reads like a thing that does not exist: nothing outside is named or confirmed.
+    """
+    return Invalid(message, field=column)
+
+
+def no_org(text: str) -> str:
+    """Say that the tree the user works in has no org by that code or name."""
+    return _("There is no org {text} in the part of the tree you work in").format(text=text)
+
+
+def no_project(code: str) -> str:
+    """Say that the tree the user works in has no project with that code."""
+    return _("There is no project {code} in the part of the tree you work in").format(code=code)
+
+
+def no_allocation(code: str) -> str:
+    """Say that the tree the user works in holds no allocation with that code."""
+    return _("There is no allocation {code} in the part of the tree you work in").format(
+        code=code
     )
 
 
-def in_scope(org: Org, scope: Org | None, column: str) -> Org:
+def in_scope(org: Org, scope: Org | None, column: str, typed: str | None = None) -> Org:
     """Return org if it lies in scope (anywhere without a scope); refuse it on column if not."""
     if not is_within(org, scope):
-        raise outside_scope(f"{org.name} ({org.code})", scope, column)
+        raise outside_scope(no_org(typed or org.code), column)
     return org
 
 
 def _org(session: Session, row: Row, column: str, scope: Org | None) -> Org:
-    return in_scope(_field(column, resolve_org, session, _key(row, column)), scope, column)
+    typed = _key(row, column)
+    return in_scope(_field(column, resolve_org, session, typed), scope, column, typed)
 
 
 def _project(session: Session, row: Row, scope: Org | None) -> Project:
     project = _field("project", get_project, session, _key(row, "project"))
     if not is_within(session.get(Org, project.owner_id), scope):
-        raise outside_scope(_("The project {code}").format(code=project.code), scope, "project")
+        raise outside_scope(no_project(project.code), "project")
     return project
 
 
@@ -107,7 +123,7 @@ def _own_allocation(
 ) -> Allocation | None:
     """Return allocation if it is held in scope (or is None); refuse it on column if not."""
     if allocation is not None and not is_within(session.get(Org, allocation.org_id), scope):
-        raise outside_scope(_("The allocation {code}").format(code=allocation.code), scope, column)
+        raise outside_scope(no_allocation(allocation.code), column)
     return allocation
 
 
@@ -155,7 +171,9 @@ def allocation_step(
     session: Session, policies: Policies, row: Row, scope: Org | None = None
 ) -> Change:
     """Create or update an allocation by its code."""
-    existing = _own_allocation(session, find_allocation(session, _key(row, "code")), scope, "code")
+    existing = find_allocation(session, _key(row, "code"))
+    if existing is not None and not is_within(session.get(Org, existing.org_id), scope):
+        raise outside_scope(_("This code cannot be used; choose another"), "code")
     before = snapshot(existing)
     parent_code = _text(row, "parent")
     parent = _allocation(session, parent_code, scope, "parent") if parent_code else None

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from cocon import db
-from cocon.demo import load_demo
+from cocon.demo import DEMO_PASSWORD, load_demo
 from cocon.i18n import gettext, use_language
 from tests.liveserver import LiveServer
 
@@ -127,7 +127,11 @@ def new_page(browser, server: LiveServer) -> Iterator[Callable[..., object]]:
     """Open pages in new browser contexts (zh-CN, desktop unless a viewport is given)."""
     contexts = []
 
-    def open_page(viewport: dict[str, int] | None = None, locale: str = "zh-CN"):
+    def open_page(
+        viewport: dict[str, int] | None = None,
+        locale: str = "zh-CN",
+        user: str | None = "gongshu-admin",
+    ):
         context = browser.new_context(
             base_url=server.url,
             locale=locale,
@@ -136,7 +140,10 @@ def new_page(browser, server: LiveServer) -> Iterator[Callable[..., object]]:
         )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        if user is not None:
+            sign_in(page, user)
+        return page
 
     yield open_page
     for context in contexts:
@@ -161,6 +168,15 @@ def shot(request: pytest.FixtureRequest) -> Callable[[object, str], Path]:
         return path
 
     return take
+
+
+def sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in through the login page as a user would, and land on the dashboard."""
+    page.goto("/login")
+    page.fill("#f-username", username)
+    page.fill("#f-password", password)
+    page.click("form.edit button[type=submit]")
+    page.wait_for_url(re.compile(r".*/(\?.*)?$"))
 
 
 def choose(select, text: str) -> str:

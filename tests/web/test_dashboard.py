@@ -143,20 +143,17 @@ def test_dashboard_says_what_each_money_figure_counts(client):
     assert "whichever level's money they draw" in html
 
 
-def test_dashboard_words_the_first_failing_checks_and_counts_all(fresh_url, monkeypatch):
-    from litestar.testing import TestClient
-
+def test_dashboard_words_the_first_failing_checks_and_counts_all(fresh_url, backend, monkeypatch):
     from cocon import db
-    from cocon.settings import Settings
     from cocon.web import queries
-    from cocon.web.app import create_app
     from tests.test_findings_stream import _approved_without_money
+    from tests.web.conftest import signed_client
 
     engine = db.make_engine(fresh_url)
     _approved_without_money(engine, 5)
     engine.dispose()
     monkeypatch.setattr(queries, "FINDINGS_SHOWN", 3)
-    with TestClient(app=create_app(Settings(database_url=fresh_url))) as client:
+    with signed_client(fresh_url, backend) as client:
         html = section(client.get("/?lang=en&org=330105").text, "findings-title")
     assert '<span class="count">8</span>' in html  # the demo's warning, 5 gaps, 2 dated 2022
     assert html.count('class="finding ') == 3

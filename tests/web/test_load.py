@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.liveserver import LiveServer
+from tests.web.conftest import SIGNED_IN
 
 # More requests at once than the connection pool (5 + 10) and Litestar's worker threads (40).
 CLIENTS = 50
@@ -24,12 +25,13 @@ def live(demo_database_url: str) -> Iterator[LiveServer]:
     server.stop()
 
 
-def test_concurrent_page_requests_all_answer(live):
+def test_concurrent_page_requests_all_answer(live, backend):
+    cookies = SIGNED_IN[backend]["gongshu-admin"]
     start = threading.Barrier(CLIENTS)
 
     def fetch(index: int) -> int:
         path = ("/", "/projects", "/orgs/330105001", "/allocations")[index % 4]
-        with httpx.Client(base_url=live.url, timeout=25) as client:
+        with httpx.Client(base_url=live.url, timeout=25, cookies=cookies) as client:
             start.wait()
             return client.get(path).status_code
 

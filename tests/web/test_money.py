@@ -16,9 +16,8 @@ from sqlalchemy import func, select
 
 from cocon import db
 from cocon.models import Allocation, FundingLine, Payment, Project
-from cocon.settings import Settings
-from cocon.web import create_app
 from cocon.web import money_allocations as allocation_pages
+from tests.web.conftest import signed_client
 from tests.web.forms import csrf_token, field_error
 
 WENHUI = "330105017"
@@ -29,11 +28,10 @@ DEMO_2023 = [
 
 
 @pytest.fixture
-def warn_client(fresh_url: str) -> Iterator[TestClient]:
+def warn_client(fresh_url: str, backend: str) -> Iterator[TestClient]:
     """Yield a client on a fresh demo copy where over-commitment and overpayment only warn."""
     policies = {"allocation_overcommitted": "warn", "payment_over_drawn": "warn"}
-    settings = Settings(database_url=fresh_url, check_policies=policies)
-    with TestClient(app=create_app(settings)) as client:
+    with signed_client(fresh_url, backend, check_policies=policies) as client:
         yield client
 
 
@@ -117,8 +115,15 @@ def test_allocation_list_stays_in_scope_and_year(client):
     html = client.get(f"/allocations?org={WENHUI}").text
     assert listed_codes(html) == ["GS-2023-WH", "SL-2023", "WH-2023-OWN"]
     assert f'href="/allocations/GS-2023-WH?org={WENHUI}"' in html
-    wide = client.get("/allocations?org=33").text
+    assert client.get("/allocations?org=33").status_code == 404  # never wider than the user's org
+
+
+def test_allocation_list_of_a_province_admin_holds_the_higher_levels(province_client):
+    wide = province_client.get("/allocations?org=33").text
     assert {"ZJ-2023", "HZ-2023", "GS-2023"} <= set(listed_codes(wide))
+
+
+def test_allocation_list_of_a_year_without_any(client):
     empty = client.get("/allocations?year=2022&lang=en").text
     assert listed_codes(empty) == [] and "No allocations in 2022." in empty
     assert client.get("/allocations?year=abc").status_code == 400
@@ -255,11 +260,12 @@ def test_allocate_taken_code_is_a_field_error(fresh_client, fresh_url):
     data = {**NEW, "code": "GS-2023-WH", "_csrf_token": token}
     response = fresh_client.post("/allocations/new?lang=en", data=data)
     assert response.status_code == 400
-    assert field_error(response.text, "code") == "The code GS-2023-WH is taken"
+    assert field_error(response.text, "code") == "This code cannot be used; choose another"
     assert allocation(fresh_url, "GS-2023-WH").year == 2023
 
 
-def test_sub_allocate_from_a_parent_with_room(fresh_client, fresh_url):
+def test_sub_allocate_from_a_parent_with_room(fresh_province_client, fresh_url):
+    fresh_client = fresh_province_client
     token = csrf_token(fresh_client, "/allocations/new?parent=HZ-2023&org=3301")
     data = {
         "org": "330105",
@@ -389,10 +395,13 @@ def test_sub_allocation_of_a_parent_outside_scope_keeps_its_amount(fresh_client,
 def test_draw_form_lists_the_allocations_of_the_owner_chain_within_scope(client):
     district = options(client.get("/projects/GS-2023-006/draw").text, "allocation")
     assert district == ["GS-2023", "GS-2023-WH", "WH-2023-OWN"]  # not the city's or province's
-    province = options(client.get("/projects/GS-2023-006/draw?org=33").text, "allocation")
-    assert province == ["ZJ-2023", "HZ-2023", "GS-2023", "GS-2023-WH", "WH-2023-OWN"]
     street = options(client.get(f"/projects/GS-2023-006/draw?org={WENHUI}").text, "allocation")
     assert street == ["GS-2023-WH", "WH-2023-OWN"]  # a street does not spend the district's money
+
+
+def test_draw_form_of_a_province_admin_offers_the_higher_levels(province_client):
+    province = options(province_client.get("/projects/GS-2023-006/draw?org=33").text, "allocation")
+    assert province == ["ZJ-2023", "HZ-2023", "GS-2023", "GS-2023-WH", "WH-2023-OWN"]
 
 
 def test_draw_form_starts_from_the_current_line(client):
@@ -400,7 +409,8 @@ def test_draw_form_starts_from_the_current_line(client):
     assert '<option value="GS-2023-WH" selected>' in html and 'value="30,000.00"' in html
 
 
-def test_draw_saves_and_leads_to_the_funding_page(fresh_client, fresh_url):
+def test_draw_saves_and_leads_to_the_funding_page(fresh_province_client, fresh_url):
+    fresh_client = fresh_province_client
     token = csrf_token(fresh_client, "/projects/GS-2023-006/draw?org=3301")
     data = {"allocation": "HZ-2023", "amount": "3万", "_csrf_token": token}
     response = fresh_client.post(
@@ -552,7 +562,7 @@ def test_payment_errors_show_beside_their_fields(fresh_client, fresh_url):
         ({"paid_on": "2023-13-01"}, "paid_on", "is not a date"),
         ({"paid_on": ""}, "paid_on", "This field is required"),
         ({"amount": "12..5"}, "amount", "'12..5' is not an amount"),
-        ({"voucher_no": "GS2023-0001"}, "voucher_no", "is used already"),
+        ({"voucher_no": "GS2023-0001"}, "voucher_no", "This voucher number cannot be used"),
         ({"voucher_no": "X" * 41}, "voucher_no", "At most 40 characters"),
         ({"allocation": "GS-2023"}, "allocation", "GS-2023-004 draws nothing from GS-2023"),
         ({"allocation": "HZ-2023"}, "allocation", "No allocation has the code HZ-2023"),

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from litestar.testing import TestClient
 from sqlalchemy import select
 
 from cocon import db
 from cocon.models import Project
 from cocon.settings import Settings
-from cocon.web import create_app, dashboard
+from cocon.web import dashboard
 from cocon.web.pagecache import PageCache
+from tests.web.conftest import signed_client
 
 
 def rename_project(url: str, code: str, name: str) -> None:
@@ -51,9 +51,8 @@ def test_page_cache_keeps_pages_apart_by_query_and_language(fresh_client):
     assert "Dashboard for 2022" not in english
 
 
-def test_page_cache_off_builds_every_page(fresh_url, monkeypatch):
-    settings = Settings(database_url=fresh_url, page_cache=False)
-    with TestClient(app=create_app(settings)) as client:
+def test_page_cache_off_builds_every_page(fresh_url, backend, monkeypatch):
+    with signed_client(fresh_url, backend, page_cache=False) as client:
         assert client.get("/").status_code == 200
         monkeypatch.setattr(dashboard, "rollup_org", explode)
         assert client.get("/").status_code == 500
@@ -61,13 +60,13 @@ def test_page_cache_off_builds_every_page(fresh_url, monkeypatch):
 
 def test_page_cache_drops_the_least_recently_used_page():
     cache = PageCache(capacity=2)
-    cache.put(("/a", 1, (), "en"), 7, "a")
-    cache.put(("/b", 1, (), "en"), 7, "b")
-    assert cache.get(("/a", 1, (), "en"), 7) == "a"
-    cache.put(("/c", 1, (), "en"), 7, "c")
-    assert cache.get(("/b", 1, (), "en"), 7) is None
-    assert cache.get(("/a", 1, (), "en"), 7) == "a"
-    assert cache.get(("/a", 1, (), "en"), 8) is None  # built from an older revision
+    cache.put(("/a", 1, (), "en", 1), 7, "a")
+    cache.put(("/b", 1, (), "en", 1), 7, "b")
+    assert cache.get(("/a", 1, (), "en", 1), 7) == "a"
+    cache.put(("/c", 1, (), "en", 1), 7, "c")
+    assert cache.get(("/b", 1, (), "en", 1), 7) is None
+    assert cache.get(("/a", 1, (), "en", 1), 7) == "a"
+    assert cache.get(("/a", 1, (), "en", 1), 8) is None  # built from an older revision
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("0", False), ("off", False), ("1", True)])

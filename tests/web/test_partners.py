@@ -165,8 +165,12 @@ def test_cross_site_post_is_403_even_with_token(fresh_client, fresh_url):
     assert partner_in(fresh_url, YUNHE).name == "杭州运河文体"
 
 
-def test_stale_csrf_cookie_is_replaced_on_the_next_form(fresh_client):
+def test_stale_csrf_cookie_is_replaced_after_the_refused_form(fresh_client):
     fresh_client.cookies.set("csrftoken", "0" * 128, domain="testserver.local")  # another secret
+    token = csrf_token(fresh_client, f"/partners/{YUNHE}/edit")
+    data = {**PARTNER, "_csrf_token": token}
+    refused = fresh_client.post(f"/partners/{YUNHE}/edit?lang=en", data=data)
+    assert refused.status_code == 403 and "reload the page" in refused.text
     token = csrf_token(fresh_client, f"/partners/{YUNHE}/edit")
     assert fresh_client.cookies.get("csrftoken") == token
     data = {**PARTNER, "_csrf_token": token}
@@ -174,7 +178,8 @@ def test_stale_csrf_cookie_is_replaced_on_the_next_form(fresh_client):
     assert response.status_code == 303
 
 
-def test_pages_without_forms_set_no_cookie(client):
+def test_pages_without_forms_set_no_cookie(fresh_client):
+    fresh_client.cookies.delete("csrftoken")
     for path in ("/", "/projects", "/partners", f"/partners/{YUNHE}"):
-        assert "set-cookie" not in client.get(path).headers
-    assert "csrftoken=" in client.get("/partners/new").headers["set-cookie"]
+        assert "set-cookie" not in fresh_client.get(path).headers
+    assert "csrftoken=" in fresh_client.get("/partners/new").headers["set-cookie"]

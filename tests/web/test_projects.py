@@ -331,7 +331,7 @@ def test_project_edit_with_errors_saves_nothing(fresh_client, fresh_url):
     data = {**GOOD, "code": "GS-2023-001", "year": "1999", "_csrf_token": token}
     response = fresh_client.post("/projects/GS-2023-004/edit?lang=en", data=data)
     assert response.status_code == 400
-    assert field_error(response.text, "code") == "The code GS-2023-001 is taken"
+    assert field_error(response.text, "code") == "This code cannot be used; choose another"
     assert "is not a year" in field_error(response.text, "year")
     assert find_project(fresh_url, "GS-2023-004").name == "现代城社区共享客厅"
 

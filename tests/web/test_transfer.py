@@ -7,21 +7,23 @@ see conftest.py). Uploads wait in a folder of each test's own.
 
 from __future__ import annotations
 
-import json
 import re
 from io import BytesIO
-from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 from litestar.testing import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cocon import db
 from cocon.checks import Policies
+from cocon.errors import Refused
 from cocon.models import Org, Project
+from cocon.user_models import WaitingUpload
+from cocon.users import find_user
 from cocon.web import scope as web_scope
+from cocon.web.uploads import UploadStore
 from cocon.workbook import safety
 from cocon.workbook.importer import import_source
 from cocon.workbook.marking import BAD_FILL
@@ -43,23 +45,28 @@ LATE_PAYMENT = {  # 8万 drawn, 5万 paid by the first two payments: 5万 more i
 
 
 @pytest.fixture
-def uploads(tmp_path: Path) -> Path:
-    """Return the folder the uploads of one test wait in."""
-    return tmp_path / "uploads"
-
-
-@pytest.fixture
-def web(client: TestClient, uploads: Path) -> TestClient:
-    """The reading client, its uploads kept in this test's folder."""
-    client.app.state.upload_dir = uploads
+def web(client: TestClient) -> TestClient:
+    """The reading client (its uploads wait in the shared demo database)."""
     return client
 
 
 @pytest.fixture
-def writer(fresh_client: TestClient, uploads: Path) -> TestClient:
-    """A client on a database of its own, its uploads kept in this test's folder."""
-    fresh_client.app.state.upload_dir = uploads
+def writer(fresh_client: TestClient) -> TestClient:
+    """A client on a database of its own."""
     return fresh_client
+
+
+def waiting(url: str, token: str | None = None) -> list[WaitingUpload]:
+    """Return the uploads waiting in the database at url (the one of token)."""
+    engine = db.make_engine(url)
+    try:
+        with db.session_scope(engine) as session:
+            statement = select(WaitingUpload)
+            if token is not None:
+                statement = statement.where(WaitingUpload.token == token)
+            return list(session.execute(statement).scalars())
+    finally:
+        engine.dispose()
 
 
 def upload(client: TestClient, data: bytes, org: str | None = None, name: str = "导入.xlsx"):
@@ -129,7 +136,7 @@ def test_template_download_is_a_workbook_in_the_language_asked(web, language, in
 # --- upload, preview, confirm
 
 
-def test_good_workbook_previews_then_imports_on_confirm(writer, fresh_url, uploads):
+def test_good_workbook_previews_then_imports_on_confirm(writer, fresh_url):
     before = snapshot(fresh_url)
     response = upload(writer, xlsx_bytes(every_sheet()))
     assert response.status_code == 200, response.text
@@ -140,7 +147,7 @@ def test_good_workbook_previews_then_imports_on_confirm(writer, fresh_url, uploa
     assert "errors.xlsx" not in html
     assert snapshot(fresh_url) == before  # the preview wrote nothing
     token = upload_token(html)
-    assert (uploads / token / "upload.xlsx").exists()
+    assert waiting(fresh_url, token)[0].content is not None
     response = writer.post(
         confirm_url(html), data={"_csrf_token": form_token(html)}, follow_redirects=False
     )
@@ -150,7 +157,7 @@ def test_good_workbook_previews_then_imports_on_confirm(writer, fresh_url, uploa
     assert "The workbook was imported: 8 created, 0 updated, 0 unchanged." in done
     found = find_project(fresh_url, "T-2023-101")
     assert found is not None and found[1].code == "330105017"
-    assert not (uploads / token / "upload.xlsx").exists()  # the file goes once imported
+    assert waiting(fresh_url, token)[0].content is None  # the file goes once imported
     # Sent again (a double click): the first one did it, nothing happens twice.
     again = writer.post(confirm_url(html), data={"_csrf_token": form_token(html)})
     assert again.status_code == 200 and "8 created" in again.text
@@ -184,9 +191,7 @@ def test_preview_shows_the_warnings_and_still_offers_to_confirm(writer):
     assert confirm_url(html) is not None
 
 
-def test_hostile_files_refused_with_a_message_and_nothing_kept(
-    writer, fresh_url, uploads, monkeypatch
-):
+def test_hostile_files_refused_with_a_message_and_nothing_kept(writer, fresh_url, monkeypatch):
     before = snapshot(fresh_url)
     text = "项目编号,项目名称\nGS-2023-901,假项目\n".encode()
     response = upload(writer, text, name="projects.xlsx")
@@ -198,7 +203,7 @@ def test_hostile_files_refused_with_a_message_and_nothing_kept(
     assert response.status_code == 400
     assert "bomb.xlsx" in response.text and 'class="error-summary"' in response.text
     assert snapshot(fresh_url) == before
-    assert list(uploads.iterdir()) == []
+    assert waiting(fresh_url) == []
 
 
 def test_upload_without_a_file_asks_for_one(web):
@@ -224,7 +229,8 @@ def test_rows_outside_the_scope_are_refused(writer, fresh_url):
     response = upload(writer, xlsx_bytes({"共建项目": table("projects", rows)}), org=WENHUI)
     html = response.text
     assert response.status_code == 200
-    assert "上塘街道 (330105008) lies outside 文晖街道, the part of the tree you work in" in html
+    assert "There is no org 330105008 in the part of the tree you work in" in html
+    assert "上塘街道" not in html
     assert "C3 牵头单位" in html and "D3 实施社区" in html
     assert confirm_url(html) is None
     assert snapshot(fresh_url) == before
@@ -233,7 +239,7 @@ def test_rows_outside_the_scope_are_refused(writer, fresh_url):
     assert confirm_url(response.text) is not None
 
 
-def test_token_is_bound_to_its_scope_and_unknown_tokens_are_404(writer, fresh_url, uploads):
+def test_token_is_bound_to_its_scope_and_unknown_tokens_are_404(writer, fresh_url):
     html = upload(writer, xlsx_bytes({"共建项目": table("projects", [project("T-1")])}), WENHUI)
     token, csrf = upload_token(html.text), form_token(html.text)
     data = {"_csrf_token": csrf}
@@ -245,21 +251,57 @@ def test_token_is_bound_to_its_scope_and_unknown_tokens_are_404(writer, fresh_ur
         assert writer.get(f"/import/{bad}/errors.xlsx?org={WENHUI}").status_code == 404
     assert writer.get(f"/import/{token}/done?org={WENHUI}").status_code == 404  # not yet
     assert find_project(fresh_url, "T-1") is None
-    # An hour later the token is dead too.
-    meta = uploads / token / "meta.json"
-    stale = {**json.loads(meta.read_text()), "created": 0}
-    meta.write_text(json.dumps(stale))
+    # An hour later the token is dead too, and it goes with the next upload.
+    engine = db.make_engine(fresh_url)
+    with db.session_scope(engine, write=True) as session:
+        session.execute(update(WaitingUpload).values(created=0))
+    engine.dispose()
     assert writer.post(f"/import/{token}/confirm?org={WENHUI}", data=data).status_code == 404
-    assert not (uploads / token).exists()
+    upload(writer, xlsx_bytes({"共建项目": table("projects", [project("T-2")])}), WENHUI)
+    assert waiting(fresh_url, token) == []
 
 
-def test_confirm_while_the_same_upload_is_being_imported_is_refused(writer, fresh_url, uploads):
-    html = upload(writer, xlsx_bytes({"共建项目": table("projects", [project("T-1")])})).text
-    (uploads / upload_token(html) / "importing").touch()  # a first click still at work
-    response = writer.post(confirm_url(html), data={"_csrf_token": form_token(html)})
-    assert response.status_code == 409
-    assert "being imported already" in response.text
+def test_token_is_bound_to_the_user_who_uploaded(fresh_app, fresh_url, backend):
+    from tests.web.conftest import PROVINCE_ADMIN, use_session
+
+    use_session(fresh_app, "gongshu-admin", backend)
+    html = upload(fresh_app, xlsx_bytes({"共建项目": table("projects", [project("T-1")])})).text
+    use_session(fresh_app, PROVINCE_ADMIN, backend)  # sees Gongshu too, but did not upload it
+    token = csrf_token(fresh_app, "/import?org=330105")
+    url = f"/import/{upload_token(html)}/confirm?org=330105"
+    assert fresh_app.post(url, data={"_csrf_token": token}).status_code == 404
+    assert fresh_app.get(f"/import/{upload_token(html)}/errors.xlsx?org=330105").status_code == 404
     assert find_project(fresh_url, "T-1") is None
+
+
+def test_upload_quota_drops_the_oldest_previews_and_refuses_what_cannot_fit(fresh_url):
+    engine = db.make_engine(fresh_url)
+    with db.session_scope(engine, write=True) as session:
+        mine, theirs = (find_user(session, name).id for name in ("gongshu-admin", "wenhui-admin"))
+        store = UploadStore(session, quota=300, total=500)
+        *_older, third = (
+            store.save(bytes(100), f"{n}.xlsx", "330105", mine).token for n in (1, 2, 3)
+        )
+        fourth = store.save(bytes(150), "4.xlsx", "330105", mine).token  # the two oldest go
+        kept = {row.token for row in session.execute(select(WaitingUpload)).scalars()}
+        assert kept == {third, fourth}
+        with pytest.raises(Refused, match="larger than your upload quota"):
+            store.save(bytes(301), "big.xlsx", "330105", mine)
+        store.save(bytes(200), "5.xlsx", "330105017", theirs)
+        with pytest.raises(Refused, match="too many workbooks waiting"):
+            store.save(bytes(100), "6.xlsx", "330105017", theirs)  # 550 bytes on the server
+    engine.dispose()
+
+
+def test_upload_refused_when_the_server_holds_too_many(fresh_url, backend):
+    from tests.web.conftest import signed_client
+
+    book = xlsx_bytes({"共建项目": table("projects", [project("T-1")])})
+    with signed_client(fresh_url, backend, upload_total_mb=0) as client:
+        response = upload(client, book)
+    assert response.status_code == 409
+    assert "too many workbooks waiting for confirmation" in response.text
+    assert waiting(fresh_url) == []
 
 
 def test_confirm_without_csrf_token_is_refused(writer, fresh_url):
@@ -288,7 +330,7 @@ def test_confirm_rechecks_and_shows_problems_that_arose_since_the_preview(
     before = snapshot(fresh_url)
     response = writer.post(confirm_url(html), data={"_csrf_token": form_token(html)})
     assert response.status_code == 409
-    assert "The project T-1 lies outside 文晖街道" in response.text
+    assert "This code cannot be used; choose another" in response.text
     assert confirm_url(response.text) is None
     assert snapshot(fresh_url) == before
 

@@ -1,0 +1,36 @@
+"""Text fields as users type them: one cleaner for every form, command and import."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from cocon.errors import Invalid
+from cocon.i18n import _
+
+# Line breaks and tabs are text in a long field (a description), never in a one-line field.
+MULTILINE_ALLOWED = frozenset("\t\n\r")
+
+
+def refuse_control_characters(text: str, field: str, *, multiline: bool = False) -> str:
+    """Refuse text holding NUL or another control character (line breaks only where multiline)."""
+    for char in text:
+        if unicodedata.category(char) == "Cc" and not (multiline and char in MULTILINE_ALLOWED):
+            raise Invalid(
+                _("Control characters (such as NUL or a line break) are not allowed here"),
+                field=field,
+            )
+    return text
+
+
+def clean_text(
+    raw: object, field: str, *, required: bool = False, limit: int = 200, multiline: bool = False
+) -> str | None:
+    """Strip a text field; refuse it when required and empty, too long, or holding control characters."""
+    text = str(raw).strip() if raw is not None else ""
+    if not text:
+        if required:
+            raise Invalid(_("This field is required"), field=field)
+        return None
+    if len(text) > limit:
+        raise Invalid(_("At most {limit} characters").format(limit=limit), field=field)
+    return refuse_control_characters(text, field, multiline=multiline)
