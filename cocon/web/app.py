@@ -85,6 +85,8 @@ def host_name(header: str) -> str:
     text = header.strip().lower()
     if text.startswith("["):
         return text[1 : text.find("]")] if "]" in text else ""
+    if text.count(":") > 1:  # an IPv6 address without brackets (in a setting): no port
+        return text
     name, _colon, port = text.rpartition(":")
     return name if name and port.isdigit() else text
 
@@ -115,14 +117,18 @@ class CoconApp(Litestar):
                 response = ASGIResponse(body=b"invalid host header", status_code=400)
                 await response(scope, receive, send)
                 return
-            if "\x00" in scope.get("path", "") or "%00" in scope.get("raw_path", b"").decode(
-                "latin-1"
-            ):
+            if _holds_nul(scope):
+                # No page takes a NUL (and PostgreSQL refuses one in a text parameter).
                 scope = {**scope, "path": "/-/not-found", "raw_path": b"/-/not-found"}
             if scope["method"] == "HEAD":
                 scope = {**scope, "method": "GET"}
                 send = _without_body(send)
         await super().__call__(scope, receive, send)
+
+
+def _holds_nul(scope: Scope) -> bool:
+    raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"\x00" in raw or b"%00" in raw
 
 
 def _without_body(send: Send) -> Send:

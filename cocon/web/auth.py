@@ -21,7 +21,6 @@ from anyio import to_thread
 from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     NotAuthorizedException,
-    NotFoundException,
     PermissionDeniedException,
 )
 from litestar.handlers import BaseRouteHandler
@@ -103,11 +102,6 @@ class SignedInMiddleware(AbstractAuthenticationMiddleware):
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         """Return the account of the session, or refuse the request as signed out."""
-        query = connection.scope.get("query_string", b"")
-        if b"%00" in query or b"\x00" in query:
-            # No page takes a NUL, and PostgreSQL refuses one in a text parameter: not found, as
-            # a NUL in the path is (CoconApp only sees the path; a server keeps the query apart).
-            raise NotFoundException()
         data = connection.session
         settings: Settings = connection.app.state.settings
         account = None
