@@ -29,3 +29,27 @@ def test_serve_factory_reads_the_environment(monkeypatch, tmp_path):
 def test_serve_rejects_a_bad_port():
     result = CliRunner().invoke(main, ["serve", "--port", "0"])
     assert result.exit_code != 0
+
+
+def test_serve_on_an_open_address_warns_while_no_admin_exists(monkeypatch, cli):
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: None)
+    cli.ok("orgs", "add", "33", "浙江省")
+    warned = cli("serve", "--host", "0.0.0.0")
+    assert warned.exit_code == 0 and "no admin exists yet" in warned.stderr
+    assert "no admin" not in cli("serve").stderr  # loopback: only this machine reaches it
+    cli.ok("users", "add", "root", "--role", "admin", "--org", "33", "--password-stdin",
+           input="the first admin of all\n")  # fmt: skip
+    assert "no admin" not in cli("serve", "--host", "0.0.0.0").stderr
+
+
+def test_a_user_whose_org_is_deleted_cannot_sign_in(cli, database_url):
+    from tests.test_users_cli import signs_in
+
+    cli.ok("orgs", "add", "33", "浙江省")
+    cli.ok("orgs", "add", "3301", "杭州市", "--parent", "33")
+    cli.ok("users", "add", "hz", "--role", "viewer", "--org", "3301", "--password-stdin",
+           input="a city viewer's words\n")  # fmt: skip
+    assert signs_in(database_url, "hz", "a city viewer's words")
+    cli.ok("orgs", "delete", "3301")
+    assert not signs_in(database_url, "hz", "a city viewer's words")
+    assert "hz\thz\tread only\t—" in cli.ok("users", "list")
