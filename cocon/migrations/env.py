@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from cocon import models, user_models  # noqa: F401 - the tables register themselves
+from cocon import audit_model, models, user_models  # noqa: F401 - the tables register themselves
 
 target_metadata = models.SQLModel.metadata
 config = context.config
