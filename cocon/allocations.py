@@ -17,6 +17,7 @@ from cocon.money import format_yuan, parse_amount
 from cocon.orgs import is_within
 from cocon.projects import clean_project_code, parse_date, parse_year
 from cocon.scope import within
+from cocon.signatures import sign_recorded
 
 
 @dataclass
@@ -353,8 +354,8 @@ def project_warnings(session: Session, policies: Policies, project: Project) -> 
 
 
 def paid_on_line(session: Session, line: FundingLine, excluding: int | None = None) -> int:
-    """Sum the payments made on a funding line."""
-    statement = select(func.coalesce(func.sum(Payment.amount_fen), 0)).where(
+    """Sum the payments made on a funding line (those awaiting confirmation count nothing)."""
+    statement = select(func.coalesce(func.sum(Payment.counted_fen()), 0)).where(
         Payment.funding_line_id == line.id
     )
     if excluding is not None:
@@ -391,8 +392,12 @@ def record_payment(
     amount: object,
     voucher_no: object,
     note: object = None,
+    second_signature_fen: int | None = None,
 ) -> Saved:
-    """Record a payment on a funding line, never more in all than was drawn."""
+    """Record a payment on a funding line, never more in all than was drawn.
+
+    Above second_signature_fen it waits for a second finance user (cocon.signatures).
+    """
     fen = positive_amount(amount)
     day = parse_date(paid_on, "paid_on")
     if day is None:
@@ -435,6 +440,7 @@ def record_payment(
         funding_line_id=line.id, paid_on=day, amount_fen=fen, voucher_no=voucher
     )
     payment.paid_on, payment.amount_fen, payment.note = day, fen, clean_text(note, "note")
+    sign_recorded(session, payment, second_signature_fen)
     session.add(payment)
     session.flush()
     _lock(session, Project, line.project_id)  # see draw: parallel payments on other lines

@@ -65,13 +65,19 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 @contextmanager
-def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
-    """Open a session that commits on success and rolls back on any error."""
+def session_scope(engine: Engine, *, write: bool = False, data: bool = True) -> Iterator[Session]:
+    """Open a session that commits on success and rolls back on any error.
+
+    The session records what it changes in the audit trail (cocon.audit). A writing session
+    with data=False writes only the trail, so pages kept from before stay valid.
+    """
+    from cocon.audit import watch
+
     bind = engine.execution_options(cocon_write=True) if write else engine
-    with Session(bind, expire_on_commit=False) as session:
+    with watch(Session(bind, expire_on_commit=False)) as session:
         try:
             yield session
-            if write and session.in_transaction():
+            if write and data and session.in_transaction():
                 advance_revision(session)
             session.commit()
         except BaseException:

@@ -137,7 +137,7 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
             select(
                 FundingLine.project_id,
                 FundingLine.amount_fen,
-                func.coalesce(func.sum(Payment.amount_fen), 0),
+                func.coalesce(func.sum(Payment.counted_fen()), 0),
             )
             .select_from(FundingLine)
             .outerjoin(Payment, Payment.funding_line_id == FundingLine.id)

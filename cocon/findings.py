@@ -278,7 +278,7 @@ def _overpaid_lines(
     result: dict[int, list[tuple[str, int, int]]] = {}
     for start in range(0, len(project_ids), 500):
         chunk = project_ids[start : start + 500]
-        paid = func.sum(Payment.amount_fen)
+        paid = func.sum(Payment.counted_fen())
         statement = (
             select(FundingLine.project_id, Allocation.code, FundingLine.amount_fen, paid)
             .select_from(FundingLine)

@@ -247,7 +247,7 @@ def _stream_overpaid(
 ) -> Iterator[_Row]:
     template = overpaid_template()
     owner = aliased(Org)
-    paid = func.sum(Payment.amount_fen)
+    paid = func.sum(Payment.counted_fen())
     statement = (
         select(Project.code, Project.owner_id, owner.name, Allocation.code, FundingLine.amount_fen)
         .add_columns(paid)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
 )
 from sqlmodel import Field, SQLModel
 
@@ -56,6 +57,11 @@ def _in(column: str, values: type[StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
+def version_column() -> Column:
+    """Return a row's version counter: SQLAlchemy refuses to save over a newer version."""
+    return Column("version", Integer, nullable=False, server_default="1")
+
+
 class Org(SQLModel, table=True):
     """A party organization at one of the five levels, named by its division code."""
 
@@ -93,10 +99,14 @@ class Org(SQLModel, table=True):
     path: str = Field(sa_column=Column(PathString, nullable=False, index=True))
 
 
+PROFILE_VERSION = version_column()
+
+
 class CommunityProfile(SQLModel, table=True):
     """Households and residents of a community, and its type of large community unit."""
 
     __tablename__ = "community_profile"
+    __mapper_args__ = {"version_id_col": PROFILE_VERSION}
     __table_args__ = (
         ForeignKeyConstraint(
             ["org_id", "org_level"],
@@ -119,6 +129,7 @@ class CommunityProfile(SQLModel, table=True):
     )
 
     org_id: int = Field(primary_key=True)
+    version: int = Field(default=1, sa_column=PROFILE_VERSION)
     org_level: int = Field(default=5, sa_column=Column(SmallInteger, nullable=False))
     households: int | None = None
     permanent_residents: int | None = None
@@ -168,13 +179,18 @@ class ContributionKind(StrEnum):
     IN_KIND = "in_kind"
 
 
+PARTNER_VERSION = version_column()
+
+
 class Partner(SQLModel, table=True):
     """A partner unit (共建单位) outside the hierarchy, known by its credit code."""
 
     __tablename__ = "partner"
+    __mapper_args__ = {"version_id_col": PARTNER_VERSION}
     __table_args__ = (CheckConstraint(_in("kind", PartnerKind), name="ck_partner_kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(default=1, sa_column=PARTNER_VERSION)
     credit_code: str = Field(max_length=18, unique=True)
     name: str = Field(max_length=200)
     kind: str = Field(max_length=32)
@@ -182,10 +198,14 @@ class Partner(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=30)
 
 
+PROJECT_VERSION = version_column()
+
+
 class Project(SQLModel, table=True):
     """A co-construction project led by an org and sited in a community."""
 
     __tablename__ = "project"
+    __mapper_args__ = {"version_id_col": PROJECT_VERSION}
     __table_args__ = (
         # Covers the rollup's one grouped scan, so it never touches the table itself.
         Index(
@@ -222,6 +242,7 @@ class Project(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(default=1, sa_column=PROJECT_VERSION)
     code: str = Field(max_length=40, unique=True)
     name: str = Field(max_length=200)
     owner_id: int = Field(foreign_key="org.id", index=True, ondelete="RESTRICT")
@@ -236,6 +257,8 @@ class Project(SQLModel, table=True):
     area_m2: int | None = None
     households_served: int | None = None
     description: str | None = Field(default=None, sa_column=Column(Text))
+    # The user who last saved it: four eyes keep them from approving it (None: the operator).
+    last_edited_by_id: int | None = None
     # Kept by cocon.derived from the funding lines, contributions and payments, for fast rollups.
     drawn_l1_fen: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
@@ -274,6 +297,11 @@ class StatusChange(SQLModel, table=True):
     to_status: str = Field(max_length=16)
     changed_at: datetime
     note: str | None = Field(default=None, max_length=200)
+    # Who made the change (a user's name, or the operator's cli:…); None on rows from before.
+    changed_by: str | None = Field(default=None, max_length=120)
+    changed_by_id: int | None = None
+    # A reviewer sent it back to draft for revision; the note holds the reason.
+    returned: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class Contribution(SQLModel, table=True):
@@ -294,10 +322,14 @@ class Contribution(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=200)
 
 
+ALLOCATION_VERSION = version_column()
+
+
 class Allocation(SQLModel, table=True):
     """Money an org puts up for a year; a sub-allocation comes out of its parent allocation."""
 
     __tablename__ = "allocation"
+    __mapper_args__ = {"version_id_col": ALLOCATION_VERSION}
     __table_args__ = (
         CheckConstraint("amount_fen > 0", name="ck_allocation_amount"),
         CheckConstraint("year BETWEEN 2000 AND 2100", name="ck_allocation_year"),
@@ -306,6 +338,7 @@ class Allocation(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(default=1, sa_column=ALLOCATION_VERSION)
     code: str = Field(max_length=40, unique=True)
     org_id: int = Field(foreign_key="org.id", index=True, ondelete="RESTRICT")
     year: int
@@ -330,16 +363,21 @@ class Allocation(SQLModel, table=True):
     )
 
 
+FUNDING_LINE_VERSION = version_column()
+
+
 class FundingLine(SQLModel, table=True):
     """A project drawing an amount from one allocation."""
 
     __tablename__ = "funding_line"
+    __mapper_args__ = {"version_id_col": FUNDING_LINE_VERSION}
     __table_args__ = (
         UniqueConstraint("project_id", "allocation_id", name="uq_funding_line"),
         CheckConstraint("amount_fen > 0", name="ck_funding_amount"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(default=1, sa_column=FUNDING_LINE_VERSION)
     project_id: int = Field(foreign_key="project.id", index=True, ondelete="RESTRICT")
     allocation_id: int = Field(foreign_key="allocation.id", index=True, ondelete="RESTRICT")
     amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -357,6 +395,19 @@ class Payment(SQLModel, table=True):
     amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     voucher_no: str = Field(max_length=40, unique=True)
     note: str | None = Field(default=None, max_length=200)
+    recorded_by: str | None = Field(default=None, max_length=120)
+    recorded_by_id: int | None = None
+    # Above COCON_PAYMENT_SECOND_SIGNATURE_FEN a payment waits for a second finance user: until
+    # then it counts nowhere as paid (see counted_fen).
+    awaiting_confirmation: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    confirmed_by: str | None = Field(default=None, max_length=120)
+    confirmed_by_id: int | None = None
+    confirmed_at: datetime | None = None
+
+    @classmethod
+    def counted_fen(cls):
+        """Return the SQL amount a payment counts as paid: nothing while it awaits confirmation."""
+        return case((cls.awaiting_confirmation.is_(True), 0), else_=cls.amount_fen)
 
 
 # org_figures.figures_text: the org id and the figures in column order, as decimal text.

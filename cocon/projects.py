@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from cocon.actors import actor_of
+from cocon.checks import DEFAULT, Policies
 from cocon.derived import refresh_project
 from cocon.errors import Invalid, NotFound, Refused
 from cocon.fields import clean_text
@@ -24,11 +26,11 @@ from cocon.models import (
     Partner,
     Project,
     Status,
-    StatusChange,
 )
 from cocon.money import parse_amount
 from cocon.orgs import is_within
 from cocon.profiles import parse_count
+from cocon.review import check_change, log_change
 from cocon.scope import within
 
 TRANSITIONS: dict[Status, tuple[Status, ...]] = {
@@ -226,14 +228,11 @@ def save_project(session: Session, data: ProjectInput, project: Project | None =
         project = Project(code=code, status=Status.DRAFT.value)
     for key, value in values.items():
         setattr(project, key, value)
+    project.last_edited_by_id = actor_of(session).user_id
     session.add(project)
     session.flush()
     if new:
-        session.add(
-            StatusChange(
-                project_id=project.id, from_status=None, to_status=project.status, changed_at=_now()
-            )
-        )
+        log_change(session, project, None, Status(project.status))
     refresh_project(session, project.id)
     return project
 
@@ -251,10 +250,6 @@ class FieldErrors(Invalid):
         for error in self.errors:
             result.setdefault(error.field or "", error.message)
         return result
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def check_transition(current: object, target: object) -> None:
@@ -282,33 +277,23 @@ def status_path(current: object, target: object) -> list[Status]:
 
 
 def change_status(
-    session: Session, project: Project, to_status: object, note: str | None = None
+    session: Session,
+    project: Project,
+    to_status: object,
+    note: str | None = None,
+    policies: Policies = DEFAULT,
 ) -> Project:
-    """Move a project to a new status if the transition makes sense."""
+    """Move a project to a new status if the transition and the review rule allow it."""
     target = Status(parse_choice(Status, to_status, "status"))
     current = Status(project.status)
     check_transition(current, target)
-    session.add(
-        StatusChange(
-            project_id=project.id,
-            from_status=current.value,
-            to_status=target.value,
-            changed_at=_now(),
-            note=clean_text(note, "note"),
-        )
-    )
+    text = clean_text(note, "note")
+    check_change(session, project, current, target, policies)
+    log_change(session, project, current, target, text)
     project.status = target.value
     session.add(project)
     refresh_project(session, project.id)
     return project
-
-
-def status_history(session: Session, project: Project) -> list[StatusChange]:
-    """Return the project's status changes, oldest first."""
-    statement = (
-        select(StatusChange).where(StatusChange.project_id == project.id).order_by(StatusChange.id)
-    )
-    return list(session.exec(statement).scalars())
 
 
 def set_contribution(

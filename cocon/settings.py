@@ -54,6 +54,8 @@ class Settings:
     # Workbooks waiting between preview and confirmation: per user, and on the whole server.
     upload_quota_mb: int = 60
     upload_total_mb: int = 500
+    # A payment above this many fen waits for a second finance user's confirmation (None: off).
+    payment_second_signature_fen: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,4 +94,9 @@ class Settings:
             session_max_hours=_whole(env, "COCON_SESSION_MAX_HOURS", 12),
             upload_quota_mb=_whole(env, "COCON_UPLOAD_QUOTA_MB", 60),
             upload_total_mb=_whole(env, "COCON_UPLOAD_TOTAL_MB", 500),
+            payment_second_signature_fen=(
+                _whole(env, "COCON_PAYMENT_SECOND_SIGNATURE_FEN", 0, low=0)
+                if env.get("COCON_PAYMENT_SECOND_SIGNATURE_FEN", "").strip()
+                else None
+            ),
         )

@@ -23,13 +23,17 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from cocon.models import version_column
 from cocon.rights import Role
+
+USER_VERSION = version_column()
 
 
 class User(SQLModel, table=True):
     """Someone who signs in: a role at an org, whose subtree is all they see."""
 
     __tablename__ = "user_account"
+    __mapper_args__ = {"version_id_col": USER_VERSION}
     __table_args__ = (
         CheckConstraint(
             "role IN (" + ", ".join(repr(role.value) for role in Role) + ")", name="ck_user_role"
@@ -37,6 +41,7 @@ class User(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(default=1, sa_column=USER_VERSION)
     # Kept in lower case: usernames compare without regard to case.
     username: str = Field(max_length=50, unique=True)
     display_name: str = Field(max_length=100)

@@ -17,6 +17,7 @@ from functools import cache
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
+from cocon.actors import Actor
 from cocon.errors import Invalid, NotFound, Refused
 from cocon.fields import clean_text
 from cocon.i18n import _
@@ -287,6 +288,11 @@ class Account:
     role: Role
     org_id: int
     session_epoch: int
+
+    @property
+    def actor(self) -> Actor:
+        """Return who the account acts as in what it writes."""
+        return Actor(self.username, self.id, self.role, self.org_id)
 
 
 def load_account(session: Session, user_id: int, epoch: int) -> Account | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cocon import demo
+from cocon.cli.audit import audit_group
 from cocon.cli.base import AppContext, pass_app, report_errors
 from cocon.cli.money import COMMANDS as MONEY_COMMANDS
 from cocon.cli.orgs import orgs_group, print_division_summary
@@ -60,6 +61,7 @@ def demo_command(app: AppContext) -> None:
 
 main.add_command(orgs_group)
 main.add_command(users_group)
+main.add_command(audit_group)
 for command in MONEY_COMMANDS:
     main.add_command(command)
 for command in WORKBOOK_COMMANDS:

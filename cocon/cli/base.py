@@ -9,8 +9,10 @@ from contextlib import contextmanager
 
 import click
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from cocon import db
+from cocon.actors import act_as, operator
 from cocon.checks import Finding, Policies
 from cocon.errors import CoconError, ImportFailed
 from cocon.i18n import _
@@ -42,9 +44,11 @@ class AppContext:
         except ValueError as error:
             raise click.UsageError(str(error)) from None
 
-    def session(self, *, write: bool = False):
-        """Open a session that commits at the end of the block."""
-        return db.session_scope(self.engine, write=write)
+    @contextmanager
+    def session(self, *, write: bool = False, data: bool = True) -> Iterator[Session]:
+        """Open a session that commits at the end of the block, acting as the operator."""
+        with db.session_scope(self.engine, write=write, data=data) as session:
+            yield act_as(session, operator())
 
     def close(self) -> None:
         """Release the database connections."""

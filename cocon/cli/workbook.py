@@ -93,6 +93,7 @@ def import_command(app: AppContext, path: Path, dry_run: bool, errors_to: Path |
 @report_errors
 def export_command(app: AppContext, path: Path, org_code: str | None, year: int | None) -> None:
     """Write finance's review workbook for an org's subtree and a year."""
+    from cocon.audit import record
     from cocon.workbook.exporter import export_workbook
 
     with terminal_progress() as progress, app.session() as session:
@@ -100,6 +101,9 @@ def export_command(app: AppContext, path: Path, org_code: str | None, year: int 
         summary = export_workbook(
             session, path, root=root, year=year, language=current_language(), progress=progress
         )
+    with app.session(write=True, data=False) as session:
+        record(session, "export", "workbook", code=root.code if root else None,
+               org_id=root.id if root else None, details={"file": str(path), "year": year})  # fmt: skip
     click.echo(_("Wrote {path}").format(path=path))
     if summary is not None:
         for sheet, rows in getattr(summary, "rows", {}).items():

@@ -27,11 +27,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from cocon import db
+from cocon.actors import act_as
 from cocon.checks import Policies
 from cocon.demo import load_demo
 from cocon.models import Org
 from cocon.settings import LOOPBACK_HOSTS, Settings
 from cocon.user_models import InstallationSecret
+from cocon.users import Account
 from cocon.web.auth import CSRF_COOKIE, PUBLIC, SignedInMiddleware, is_https, require_right
 from cocon.web.errors import EXCEPTION_HANDLERS
 from cocon.web.headers import SecurityHeadersMiddleware
@@ -184,6 +186,9 @@ async def provide_session(request: Request) -> AsyncIterator[Session]:
     """
     engine = request.app.state.engine
     with db.session_scope(engine, write=request.method not in READ_METHODS) as session:
+        account = request.scope.get("user")
+        if isinstance(account, Account):
+            act_as(session, account.actor)
         yield session
 
 

@@ -31,9 +31,7 @@ from litestar.middleware.authentication import (
 from litestar.utils.scope.state import ScopeState
 
 from cocon import db
-from cocon.errors import Forbidden
-from cocon.i18n import _
-from cocon.rights import Right, may, role_name
+from cocon.rights import Right, may, role_refusal
 from cocon.settings import Settings
 from cocon.users import Account, load_account
 
@@ -159,8 +157,39 @@ def require_right(connection: ASGIConnection, handler: BaseRouteHandler) -> None
 def require(account: Account, right: Right) -> None:
     """Refuse an action inside a route that needs a further right (e.g. one status change)."""
     if not may(account.role, right):
-        raise Forbidden(
-            _("Your role ({role}) may not do this; ask an administrator").format(
-                role=role_name(account.role)
-            )
-        )
+        raise role_refusal(account.role)
+
+
+def record_apart(
+    connection: ASGIConnection,
+    action: str,
+    entity: str,
+    *,
+    code: str | None = None,
+    org_id: int | None = None,
+    details: dict | None = None,
+) -> None:
+    """Record an event in the audit trail in a transaction of its own.
+
+    For what the request's own transaction cannot keep: a refusal (it rolls back) or a
+    download (it reads from a snapshot).
+    """
+    from cocon.actors import Actor, act_as
+    from cocon.audit import record
+
+    engine = connection.app.state.get("engine")
+    if engine is None:
+        return
+    account = connection.scope.get("user")
+    settings: Settings = connection.app.state.settings
+    if isinstance(account, Account):
+        actor, org_id = account.actor, org_id if org_id is not None else account.org_id
+    else:
+        actor = Actor(f"anonymous@{client_address(connection, settings)}")
+    try:
+        with db.session_scope(engine, write=True, data=False) as session:
+            act_as(session, actor)
+            record(session, action, entity, code=code, org_id=org_id, details=details)
+    except Exception:  # the refusal or the download must go on even if the trail is busy
+        logger.exception("could not record %s %s in the audit trail", action, entity)
+

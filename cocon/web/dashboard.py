@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from cocon.checks import Policies
 from cocon.orgs import breadcrumb
+from cocon.review import waiting_for
 from cocon.rights import Right
 from cocon.rollup import rollup_org
 from cocon.settings import Settings
@@ -24,7 +25,7 @@ def dashboard(
     settings: NamedDependency[Settings],
     policies: NamedDependency[Policies],
 ) -> Response:
-    """Show the scope's failing checks, money, children, recent projects and large units."""
+    """Show what waits for the user, failing checks, money, children, projects and large units."""
     scope = current_scope(request, session)
 
     def build_context() -> dict:
@@ -40,6 +41,7 @@ def dashboard(
             "recent": recent_projects(session, scope, year),
             "project_count": count_projects(session, scope, year),
             "units": large_units(session, scope, settings.floating_share_threshold),
+            "waiting": waiting_for(session, scope),
         }
 
     return cached_page(request, session, scope, "dashboard.html", build_context)

@@ -9,6 +9,7 @@ from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.orm.exc import StaleDataError
 
 from cocon.errors import CoconError, Forbidden, Invalid, NotFound, Refused
 from cocon.i18n import _, use_language
@@ -70,7 +71,17 @@ def handle_cocon_error(request: Request, error: CoconError) -> Response:
     message = error.message
     if isinstance(error, Invalid) and getattr(error, "field", None):
         logger.info("invalid %s on %s: %s", error.field, request.url.path, message)
+    if isinstance(error, Forbidden):
+        denied(request, "role")
     return error_page(request, status_of(error), message)
+
+
+def denied(request: Request, reason: str) -> None:
+    """Record a refused request in the audit trail."""
+    from cocon.web.auth import record_apart
+
+    where = f"{request.method} {request.url.path}"[:200]
+    record_apart(request, "denied", "access", code=where, details={"reason": reason})
 
 
 def handle_http_error(request: Request, error: HTTPException) -> Response:
@@ -80,7 +91,9 @@ def handle_http_error(request: Request, error: HTTPException) -> Response:
 
 def handle_refused_write(request: Request, error: PermissionDeniedException) -> Response:
     """Refuse a write without a valid form token; drop the token so that a reload gets a new one."""
-    if "csrf" not in str(error.detail).lower():
+    reason = str(error.detail)
+    denied(request, reason[:100])
+    if "csrf" not in reason.lower():
         return error_page(request, 403)
     with use_language(language_of(request.scope)):
         message = _("This form has expired or was not handed to you: reload the page and send it again.")
@@ -95,7 +108,15 @@ def handle_unexpected(request: Request, error: Exception) -> Response:
     return error_page(request, 500)
 
 
+def handle_stale(request: Request, _error: Exception) -> Response:
+    """Refuse a save that raced another save of the same record (SQLAlchemy's version check)."""
+    with use_language(language_of(request.scope)):
+        message = _("Someone saved this at the same moment: nothing of yours was saved. Reload the page and try again.")
+    return error_page(request, 409, message)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    StaleDataError: handle_stale,
     CoconError: handle_cocon_error,
     PermissionDeniedException: handle_refused_write,
     HTTPException: handle_http_error,

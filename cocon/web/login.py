@@ -12,14 +12,17 @@ from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlmodel import Session
 
+from cocon.actors import Actor, act_as
+from cocon.audit import record
 from cocon.rights import Right
 from cocon.settings import Settings
-from cocon.users import Client, SignInRefused, sign_in
+from cocon.users import Client, SignInRefused, find_user, sign_in
 from cocon.web.auth import (
     CSRF_COOKIE,
     PUBLIC,
     SAFE_METHODS,
     client_address,
+    current_account,
     needs,
     session_data,
 )
@@ -71,7 +74,20 @@ def login(
     try:
         user = sign_in(session, client, password)
     except SignInRefused as refused:
+        act_as(session, Actor(f"anonymous@{client.address}"))
+        known = find_user(session, username) if username.isprintable() else None
+        record(
+            session,
+            "login_failed",
+            "session",
+            code=username,
+            org_id=known.org_id if known else None,  # the admins of that user see it
+            details={"address": client.address},
+        )
         return _login_page(target, username, refused.message, status=400)
+    act_as(session, Actor(user.username, user.id, user.role, user.org_id))
+    record(session, "login", "session", code=user.username, org_id=user.org_id,
+           details={"address": client.address})  # fmt: skip
     rotate_session(request)
     request.set_session(session_data(user.id, user.session_epoch))
     response = Redirect(target, status_code=303)
@@ -86,9 +102,11 @@ async def logout_page() -> Template:
     return Template("logout.html", context={})
 
 
-@post("/logout", name="logout", opt=needs(Right.SIGNED_IN))
-async def logout(request: Request) -> Redirect:
+@post("/logout", name="logout", sync_to_thread=True, opt=needs(Right.SIGNED_IN))
+def logout(request: Request, session: NamedDependency[Session]) -> Redirect:
     """End the session at once: its cookie is worth nothing from now on."""
+    account = current_account(request)
+    record(session, "logout", "session", code=account.username, org_id=account.org_id)
     request.clear_session()
     response = Redirect("/login", status_code=303)
     response.delete_cookie(CSRF_COOKIE)

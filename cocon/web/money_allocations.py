@@ -31,6 +31,8 @@ from cocon.money import format_yuan
 from cocon.orgs import breadcrumb, is_within
 from cocon.projects import clean_project_code, parse_year
 from cocon.rights import Right
+from cocon.versions import StaleVersion, check_version
+from cocon.web.audit import history
 from cocon.web.auth import needs
 from cocon.web.money_support import (
     allocation_totals,
@@ -120,6 +122,7 @@ def allocation_page(
     scope = current_scope(request, session)
     allocation = get_allocation(session, code, scope)
     context = allocation_context(session, scope, allocation, policies)
+    context["audit_rows"] = history(request, session, "allocation", [allocation.code], scope)
     context["editable"] = not received_from_above(
         session, allocation, allowed_root(request, session)
     )
@@ -143,6 +146,7 @@ def allocation_values(session: Session, allocation: Allocation) -> dict[str, str
         "code": allocation.code,
         "parent": parent.code if parent else "",
         "source_note": allocation.source_note or "",
+        "version": str(allocation.version),
     }
 
 
@@ -327,6 +331,14 @@ def allocation_update(
     values = form_values(data)
     if locked is not None:
         values["parent"] = locked.code
+    try:
+        check_version(allocation, data.get("version"))
+    except StaleVersion as stale:
+        theirs = allocation_values(session, allocation)
+        values["version"] = theirs["version"]
+        context = form_context(session, scope, values, {}, allocation=allocation, parent=locked)
+        context["conflict"] = {"theirs": theirs, "message": stale.message}
+        return Template("allocations/form.html", context=context, status_code=409)
     saved, errors, status = save_form(session, policies, scope, values, allocation, locked)
     if saved is None:
         context = form_context(session, scope, values, errors, allocation=allocation, parent=locked)

@@ -30,6 +30,9 @@ from cocon.money import format_yuan
 from cocon.orgs import is_within
 from cocon.projects import get_project, parse_date
 from cocon.rights import Right
+from cocon.settings import Settings
+from cocon.signatures import awaiting_payment, confirm_payment
+from cocon.web.audit import project_history
 from cocon.web.auth import needs
 from cocon.web.money_support import (
     check_each,
@@ -41,7 +44,7 @@ from cocon.web.projects import FORM_PAGE, scoped_url
 from cocon.web.queries import LineRow, funding_lines
 from cocon.web.scope import current_scope
 
-DONE = ("drawn", "paid")
+DONE = ("drawn", "paid", "confirmed")
 DRAW_FIELDS = ("allocation", "amount")
 PAY_FIELDS = ("allocation", "paid_on", "amount", "voucher_no", "note")
 
@@ -67,7 +70,7 @@ def _line_rows(session: Session, project: Project, scope: Org) -> list[tuple[Lin
     return [(row, is_within(row.holder, scope)) for row in funding_lines(session, project)]
 
 
-@get("/projects/{code:str}/funding", name="project_funding", sync_to_thread=True, opt=needs(Right.READ))
+@get("/projects/{code:str}/funding", name="project_funding", sync_to_thread=True, opt=needs(Right.READ, **FORM_PAGE))
 def project_funding(
     code: FromPath[str],
     request: Request,
@@ -91,6 +94,14 @@ def project_funding(
         "owner": session.get(Org, project.owner_id),
         "lines": paid_lines,
         "payments": [(row.allocation.code, payments) for row, _visible, payments in paid_lines],
+        "audit_rows": project_history(
+            request,
+            session,
+            project,
+            [row for row, _visible, _payments in paid_lines],
+            [(None, payments) for _row, _visible, payments in paid_lines],
+            scope,
+        ),
         "funded": funded,
         "balance": funded - project.budget_fen,
         "findings": findings,
@@ -195,6 +206,7 @@ def payment_save(
     request: Request,
     session: NamedDependency[Session],
     policies: NamedDependency[Policies],
+    settings: NamedDependency[Settings],
     data: URLEncodedBody[dict[str, str]],
 ) -> Template | Redirect:
     """Record a payment, or show the form again with what stopped it."""
@@ -233,6 +245,7 @@ def payment_save(
                 amount=values["amount"],
                 voucher_no=values["voucher_no"],
                 note=values["note"],
+                second_signature_fen=settings.payment_second_signature_fen,
             )
         except (Blocked, Invalid, NotFound) as error:
             errors, status = refused(session, error)
@@ -244,4 +257,21 @@ def payment_save(
     )
 
 
-ROUTES = [project_funding, draw_new, draw_save, payment_new, payment_save]
+@post("/projects/{code:str}/confirm-payment", name="payment_confirm", sync_to_thread=True, opt=needs(Right.PAY))
+def payment_confirm(
+    code: FromPath[str],
+    request: Request,
+    session: NamedDependency[Session],
+    policies: NamedDependency[Policies],
+    data: URLEncodedBody[dict[str, str]],
+) -> Redirect:
+    """Give a payment awaiting its second signature the confirmation of another finance user."""
+    scope = current_scope(request, session)
+    project = get_project(session, code, scope)
+    confirm_payment(session, policies, awaiting_payment(session, project, data.get("voucher_no")))
+    return Redirect(
+        scoped_url(request, f"/projects/{project.code}/funding", done="confirmed"), status_code=303
+    )
+
+
+ROUTES = [project_funding, draw_new, draw_save, payment_new, payment_save, payment_confirm]

@@ -113,7 +113,7 @@ def draws_on(session: Session, allocation: Allocation) -> list[DrawRow]:
     """Return the projects drawing on an allocation with the amounts drawn and paid, by code."""
     lines = select(FundingLine.id).where(FundingLine.allocation_id == allocation.id)
     paid = (
-        select(Payment.funding_line_id.label("key"), func.sum(Payment.amount_fen).label("total"))
+        select(Payment.funding_line_id.label("key"), func.sum(Payment.counted_fen()).label("total"))
         .where(Payment.funding_line_id.in_(lines))
         .group_by(Payment.funding_line_id)
         .subquery()

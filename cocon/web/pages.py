@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.handlers import BaseRouteHandler
 from litestar.router import Router
 
-from cocon.web import login, money, partners, projects, transfer, users
+from cocon.web import audit, login, money, partners, projects, review, transfer, users
 from cocon.web.dashboard import dashboard
 from cocon.web.orgs import org_page, org_search
 
@@ -18,8 +18,10 @@ def route_handlers() -> list[BaseRouteHandler | Router]:
         *ROUTES,
         *login.ROUTES,
         projects.router(),
+        review.router(),
         partners.router(),
         money.router(),
         transfer.router(),
         users.router(),
+        audit.router(),
     ]

@@ -25,6 +25,8 @@ from cocon.partners import (
     save_partner,
 )
 from cocon.rights import Right, may
+from cocon.versions import StaleVersion, check_version
+from cocon.web.audit import history
 from cocon.web.auth import current_account, needs
 from cocon.web.projects import FORM_PAGE, scoped_url
 from cocon.web.queries import count_partners_matching, partner_contributions, partner_figures
@@ -77,8 +79,10 @@ def partner_page(
     rows = partner_contributions(session, partner, scope)
     done = request.query_params.get("done")
     root = allowed_root(request, session)
+    contacts = contacts_shown(request, session, [partner.id])
     context = {
-        "contacts": contacts_shown(request, session, [partner.id]),
+        "audit_rows": history(request, session, "partner", [partner.credit_code], scope),
+        "contacts": contacts,
         "shared": contributes_outside(session, partner, root),
         "scope": scope,
         "partner": partner,
@@ -130,15 +134,21 @@ def save_form(
 
 
 def form_page(
-    scope, values: dict, errors: dict, partner: Partner | None = None, status: int = 200
+    scope,
+    values: dict,
+    errors: dict,
+    partner: Partner | None = None,
+    status: int = 200,
+    conflict: dict | None = None,
 ) -> Template:
-    """Render the partner form with values and errors."""
+    """Render the partner form with values and errors (and theirs, after a conflict)."""
     context = {
         "scope": scope,
         "partner": partner,
         "values": values,
         "errors": errors,
         "kinds": choices(PartnerKind),
+        "conflict": conflict,
     }
     return Template("partners/form.html", context=context, status_code=status)
 
@@ -171,8 +181,13 @@ def partner_edit(
     """Show the form of a partner unit, filled in."""
     scope = current_scope(request, session)
     partner = editable_partner(request, session, credit_code)
+    return form_page(scope, partner_values(partner), {}, partner)
+
+
+def partner_values(partner: Partner) -> dict[str, str]:
+    """Return a partner's fields as the form shows them, with the version they were read at."""
     values = form_values({key: getattr(partner, key) or "" for key in FORM_FIELDS})
-    return form_page(scope, values, {}, partner)
+    return {**values, "version": str(partner.version)}
 
 
 @post("/partners/{credit_code:str}/edit", name="partner_update", sync_to_thread=True, opt=needs(Right.EDIT))
@@ -186,6 +201,14 @@ def partner_update(
     scope = current_scope(request, session)
     partner = editable_partner(request, session, credit_code)
     values = form_values(data)
+    try:
+        check_version(partner, data.get("version"))
+    except StaleVersion as stale:
+        theirs = partner_values(partner)
+        conflict = {"theirs": theirs, "message": stale.message}
+        return form_page(
+            scope, {**values, "version": theirs["version"]}, {}, partner, 409, conflict
+        )
     saved, errors = save_form(session, values, partner)
     if saved is None:
         return form_page(scope, values, errors, partner, status=400)

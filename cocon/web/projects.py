@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,15 +14,15 @@ from litestar.response import Redirect, Template
 from sqlmodel import Session
 
 from cocon.allocations import payments_of
+from cocon.checks import Policies
 from cocon.derived import project_funded
-from cocon.errors import Invalid, NotFound, Refused
+from cocon.errors import CoconError, Forbidden, Invalid, NotFound, Refused
 from cocon.i18n import _
 from cocon.labels import choices, parse_choice, source_label
 from cocon.models import Category, ContributionKind, Level, Org, Project, Status
 from cocon.money import format_yuan
 from cocon.orgs import breadcrumb, level_name
 from cocon.projects import (
-    TRANSITIONS,
     FieldErrors,
     ProjectInput,
     change_status,
@@ -31,11 +31,15 @@ from cocon.projects import (
     get_project,
     parse_year,
     save_project,
-    status_history,
 )
+from cocon.review import review_panel, status_history
 from cocon.rights import Right, status_right
 from cocon.rollup import SOURCE_KEYS
+from cocon.times import china_time
+from cocon.versions import StaleVersion, check_version
+from cocon.web.audit import project_history
 from cocon.web.auth import current_account, needs, require
+from cocon.web.errors import status_of
 from cocon.web.pagecache import cached_page
 from cocon.web.queries import (
     SORT_KEYS,
@@ -66,8 +70,7 @@ FORM_FIELDS = (
     "description",
 )
 LEVEL_KEYS = {level.name.lower(): int(level) for level in Level}
-DONE = ("created", "saved", "status")
-BEIJING = timezone(timedelta(hours=8))
+DONE = ("created", "saved", "status", "returned")
 # Text a code must not hold to stay one segment of a web address.
 # Handlers whose page holds a POST form: only these hand out the CSRF cookie.
 FORM_PAGE = {"csrf_form": True}
@@ -173,17 +176,19 @@ def project_list(request: Request, session: NamedDependency[Session]) -> Templat
 
 def beijing_time(moment: datetime) -> str:
     """Show a stored UTC moment in China's time (UTC+8, no daylight saving)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    return china_time(moment)
 
 
-def detail_context(session: Session, scope: Org, project: Project) -> dict:
+def detail_context(
+    request: Request, session: Session, scope: Org, project: Project, policies: Policies
+) -> dict:
     """Gather what the project page shows."""
     owner, site = session.get(Org, project.owner_id), session.get(Org, project.site_id)
     drawn = [getattr(project, f"drawn_l{level}_fen") for level in range(1, 6)]
     sources = [(source_label(key), drawn[i]) for i, key in enumerate(SOURCE_KEYS)]
     funded = project_funded(project)
     lines = [(row, payments_of(session, row.line)) for row in funding_lines(session, project)]
+    panel = review_panel(session, scope, project, policies)
     return {
         "scope": scope,
         "project": project,
@@ -199,18 +204,25 @@ def detail_context(session: Session, scope: Org, project: Project) -> dict:
         "contributions": contributions_of(session, project),
         "kind_names": dict(choices(ContributionKind)),
         "history": [(c, beijing_time(c.changed_at)) for c in status_history(session, project)],
-        "transitions": [s.value for s in TRANSITIONS[Status(project.status)]],
+        **panel,
+        "returned_when": beijing_time(panel["returned"].changed_at) if panel["returned"] else None,
         "refused": None,
+        "audit_rows": project_history(
+            request, session, project, [row for row, _p in lines], [(None, p) for _r, p in lines], scope
+        ),
     }
 
 
 @get("/projects/{code:str}", name="project_page", sync_to_thread=True, opt=needs(Right.READ, **FORM_PAGE))
 def project_page(
-    code: FromPath[str], request: Request, session: NamedDependency[Session]
+    code: FromPath[str],
+    request: Request,
+    session: NamedDependency[Session],
+    policies: NamedDependency[Policies],
 ) -> Template:
     """Show one project of scope: fields, funding by level, lines, partners, payments, history."""
     scope = current_scope(request, session)
-    context = detail_context(session, scope, get_project(session, code, scope))
+    context = detail_context(request, session, scope, get_project(session, code, scope), policies)
     done = request.query_params.get("done")
     context["done"] = done if done in DONE else None
     return Template("projects/show.html", context=context)
@@ -221,6 +233,7 @@ def project_status(
     code: FromPath[str],
     request: Request,
     session: NamedDependency[Session],
+    policies: NamedDependency[Policies],
     data: URLEncodedBody[dict[str, str]],
 ) -> Template | Redirect:
     """Move a project of scope to another status; a refused change is shown, nothing saved."""
@@ -228,12 +241,27 @@ def project_status(
     project = get_project(session, code, scope)
     require(current_account(request), status_right(str(data.get("to_status") or "")))
     try:
-        change_status(session, project, data.get("to_status"), data.get("note"))
-    except (Refused, Invalid) as error:
-        context = {**detail_context(session, scope, project), "refused": error.message}
-        return Template("projects/show.html", context={**context, "done": None}, status_code=409)
+        change_status(session, project, data.get("to_status"), data.get("note"), policies)
+    except (Refused, Invalid, Forbidden) as error:
+        return refused_page(request, session, scope, project, policies, error)
     return Redirect(
         scoped_url(request, f"/projects/{project.code}", done="status"), status_code=303
+    )
+
+
+def refused_page(
+    request: Request,
+    session: Session,
+    scope: Org,
+    project: Project,
+    policies: Policies,
+    error: CoconError,
+) -> Template:
+    """Show the project page again with why a status change was refused, nothing saved."""
+    context = detail_context(request, session, scope, project, policies)
+    context["refused"] = error.message
+    return Template(
+        "projects/show.html", context={**context, "done": None}, status_code=status_of(error)
     )
 
 
@@ -259,7 +287,19 @@ def project_values(session: Session, project: Project) -> dict[str, str]:
             "" if project.households_served is None else str(project.households_served)
         ),
         "description": project.description or "",
+        "version": str(project.version),
     }
+
+
+def conflict_form(
+    session: Session, scope: Org, project: Project, values: dict[str, str], stale: StaleVersion
+) -> Template:
+    """Show the form with the user's values over the current version, theirs beside them."""
+    theirs = project_values(session, project)
+    values = {**values, "version": theirs["version"]}
+    context = form_context(session, scope, values, {}, project)
+    context["conflict"] = {"theirs": theirs, "message": stale.message}
+    return Template("projects/form.html", context=context, status_code=409)
 
 
 def save_form(
@@ -274,7 +314,7 @@ def save_form(
                 orgs[field] = org_in_scope(session, values[field], scope)
             except (Invalid, NotFound) as error:
                 errors[field] = error.message
-    data = ProjectInput(**{**values, **orgs})
+    data = ProjectInput(**{**{k: v for k, v in values.items() if k != "version"}, **orgs})
     try:
         if errors:  # check the rest too, so every error shows at once, but save nothing
             clean_project(data, code_holder=None, project_id=None)
@@ -359,7 +399,11 @@ def project_update(
     """Save a project of scope and show it, or show the form again with the errors."""
     scope = current_scope(request, session)
     project = get_project(session, code, scope)
-    values = form_values(data)
+    values = {**form_values(data), "version": str(data.get("version") or "").strip()}
+    try:
+        check_version(project, values["version"])
+    except StaleVersion as stale:
+        return conflict_form(session, scope, project, values, stale)
     saved, errors = save_form(session, scope, values, project)
     if saved is None:
         context = form_context(session, scope, values, errors, project)

@@ -181,7 +181,7 @@ class LineRow:
 def funding_lines(session: Session, project: Project) -> list[LineRow]:
     """Return a project's funding lines, from the highest level down, with the paid amounts."""
     paid = (
-        select(Payment.funding_line_id.label("key"), func.sum(Payment.amount_fen).label("total"))
+        select(Payment.funding_line_id.label("key"), func.sum(Payment.counted_fen()).label("total"))
         .group_by(Payment.funding_line_id)
         .subquery()
     )

@@ -33,7 +33,7 @@ from cocon.errors import Invalid, Refused
 from cocon.i18n import _, current_language
 from cocon.models import Org
 from cocon.rights import Right, may
-from cocon.web.auth import current_account, needs
+from cocon.web.auth import current_account, needs, record_apart
 from cocon.web.errors import error_page
 from cocon.web.projects import FORM_PAGE, parse_filters, scoped_url
 from cocon.web.scope import current_scope
@@ -298,6 +298,8 @@ def export(
     if errors:
         raise Invalid("; ".join(errors.values()))
     year = filters.year
+    query = {k: v for k, v in request.query_params.items() if k != "lang"}
+    record_apart(request, "export", "workbook", code=scope.code, org_id=scope.id, details=query)
     # End the reads above so the export opens its own snapshot (REPEATABLE READ on PostgreSQL).
     session.rollback()
     # An unnamed temporary file: nothing is left behind however the download ends.

@@ -24,6 +24,7 @@ from cocon.users import (
     set_password,
     set_role,
 )
+from cocon.versions import StaleVersion, check_version
 from cocon.web.auth import current_account, needs
 from cocon.web.projects import beijing_time
 from cocon.web.scope import allowed_root, current_scope
@@ -131,7 +132,7 @@ def user_edit(
             "active": "1" if user.active else "",
         }
     )
-    return _form(scope, values, {}, user)
+    return _form(scope, {**values, "version": str(user.version)}, {}, user)
 
 
 @post("/users/{username:str}/edit", name="user_update", sync_to_thread=True, opt=MANAGE)
@@ -146,6 +147,11 @@ def user_update(
     user = _editable(request, session, username)
     values = _values(data)
     values["username"] = user.username
+    try:
+        check_version(user, data.get("version"))
+    except StaleVersion as stale:
+        values = {**values, "password": "", "version": str(user.version)}
+        return _form(scope, values, {"version": stale.message}, user, status=409)
     try:
         org = resolve_user_org(session, values["org"], allowed_root(request, session))
         set_role(session, user, values["role"], org, display_name=values["display_name"])

@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session
 
+from cocon.audit import record_rows
 from cocon.db import bulk_insert, in_list, update_rows
 from cocon.derived import note_checked_projects, project_failures, refresh_projects
 from cocon.errors import CoconError, Invalid, SourceProblem
@@ -86,7 +87,7 @@ def _collect(errors: list[Invalid], parse: Callable, *args):
 
 def _existing(session: Session, codes: list[str]) -> dict[str, dict]:
     """Return the stored projects with these codes by code, each with its owner's path."""
-    columns = [Project.__table__.c[name] for name in ("id", "status", *STORED)]
+    columns = [Project.__table__.c[name] for name in ("id", "status", "version", *STORED)]
     found = {}
     for start in range(0, len(codes), CHUNK):
         chunk = codes[start : start + CHUNK]
@@ -261,7 +262,10 @@ class _Checker:
                 counts["unchanged"] += 1
                 self.unchanged_ids.append(current["id"])
             else:
-                updates.append({**clean, "pid": current["id"], "status": target.value})
+                updates.append(
+                    {**clean, "pid": current["id"], "status": target.value, "before": current,
+                     "version": current["version"] + 1}
+                )  # fmt: skip
                 history.append((code, [start_status, *steps]))
                 counts["updated"] += 1
         return inserts, updates, history
@@ -281,13 +285,16 @@ def _write(
     # statement would fire project's statement-level triggers on PostgreSQL once per row.
     bulk_insert(connection, "project", INSERTED, [tuple(map(row.get, INSERTED)) for row in inserts])
     if updates:
-        names = [name for name in (*STORED, "status") if name != "code" and name in updates[0]]
+        names = [
+            name for name in (*STORED, "status", "version") if name != "code" and name in updates[0]
+        ]
         update_rows(
             connection,
             Project.__table__,
             [{"id": row["pid"], **{name: row[name] for name in names}} for row in updates],
         )
     ids = _ids(session, [code for code, _steps in history])
+    _audit(inserts, updates, session)
     # One INSERT … SELECT per step of the history (the nth step of every project that takes the
     # same one together), in step order, so each project's steps are logged in order.
     by_step: dict[tuple[int, str | None, str], list[int]] = {}
@@ -315,6 +322,27 @@ def _write(
     refresh_projects(session, [ids[code] for code, _steps in history if code not in new])
     note_checked_projects(session, [ids[code] for code in new])
     return ids.values()
+
+
+def _audit(inserts: list[dict], updates: list[dict], session: Session) -> None:
+    """Record each project the batch created or changed, field by field, in the audit trail."""
+    fields = (*(name for name in STORED if name != "site_level"), "status")
+    rows, owners = [], []
+    for row in inserts:
+        changes = {name: [None, row.get(name)] for name in fields if row.get(name) is not None}
+        rows.append(("create", row["code"], changes))
+        owners.append(row.get("owner_id"))
+    for row in updates:
+        before = row["before"]
+        changes = {
+            name: [before.get(name), row[name]]
+            for name in fields
+            if name in row and before.get(name) != row[name]
+        }
+        action = "status" if set(changes) == {"status"} else "update"
+        rows.append((action, row["code"], changes))
+        owners.append(row.get("owner_id"))
+    record_rows(session, "project", rows, owners)
 
 
 def _step_order(item: tuple[tuple[int, str | None, str], list[int]]) -> int:

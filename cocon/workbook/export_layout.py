@@ -69,6 +69,8 @@ PROJECT_EXTRAS = (
     Column("funded", "资金合计（元）", "Funded (yuan)", Kind.AMOUNT, width=16),
     Column("gap", "资金缺口（元）", "Gap (yuan)", Kind.AMOUNT, width=16),
     Column("paid", "已拨付（元）", "Paid (yuan)", Kind.AMOUNT, width=16),
+    Column("approved_by", "批准人", "Approved by", Kind.TEXT, width=16),
+    Column("approved_on", "批准日期", "Approved on", Kind.DATE, width=12),
 )
 FUNDING_EXTRAS = (
     Column("allocation_org", "资金所属单位", "Allocation org", Kind.TEXT, width=18),

@@ -32,6 +32,7 @@ from cocon.models import (
 )
 from cocon.money import to_decimal_yuan
 from cocon.orgs import level_name
+from cocon.review import approvals, beijing_date
 from cocon.rollup import RollupNode, rollup_tree
 from cocon.scope import within
 from cocon.workbook.export_layout import (
@@ -176,6 +177,7 @@ def write_projects(context: _Context) -> None:
     """Write the projects of the scope with their names, funding, gap and payments."""
     site = aliased(Org)
     owner = aliased(Org)
+    approval = approvals()
     statement = (
         select(
             Project.code,
@@ -200,9 +202,12 @@ def write_projects(context: _Context) -> None:
             + Project.drawn_l5_fen
             + Project.partners_fen,
             Project.paid_fen,
+            approval.c.approved_by,
+            approval.c.approved_at,
         )
         .join(owner, owner.id == Project.owner_id)
         .join(site, site.id == Project.site_id)
+        .outerjoin(approval, approval.c.project_id == Project.id)
         .where(within(owner, context.root), *context.conditions)
         .order_by(Project.code)
     )
@@ -213,7 +218,8 @@ def write_projects(context: _Context) -> None:
     writer.start(context.count(statement))
     for row in context.stream(statement):
         (code, name, owner_code, site_code, category, year, status, start, end, budget) = row[:10]
-        area, households, description, owner_name, site_name, funded, paid = row[10:]
+        area, households, description, owner_name, site_name, funded, paid = row[10:17]
+        approved_by, approved_at = row[17:]
         writer.typed_row(
             (
                 code,
@@ -234,6 +240,8 @@ def write_projects(context: _Context) -> None:
                 funded,
                 budget - funded,
                 paid,
+                approved_by,
+                beijing_date(approved_at) if approved_at else None,
             )
         )
     writer.finish(("budget", "funded", "gap", "paid"))
@@ -339,6 +347,8 @@ def write_payments(context: _Context) -> None:
         .join(FundingLine, FundingLine.id == Payment.funding_line_id)
         .join(Project, Project.id == FundingLine.project_id)
         .join(Allocation, Allocation.id == FundingLine.allocation_id)
+        # One awaiting its second signature is not paid yet: imported back, it would count.
+        .where(Payment.awaiting_confirmation.is_(False))
     ).order_by(Project.code, Allocation.code, Payment.paid_on, Payment.voucher_no)
     writer = SheetWriter(context, PAYMENTS, PAYMENTS.columns)
     writer.start(context.count(statement))

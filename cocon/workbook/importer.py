@@ -7,12 +7,14 @@ transaction is rolled back and every problem is reported with its sheet, row and
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlmodel import Session
 
+from cocon.audit import record
 from cocon.checks import Finding, Policies
 from cocon.derived import IdLog, deferred_refresh
 from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
@@ -318,7 +320,33 @@ def import_source(
     else:
         sheets, ignored, problems = read_xlsx(path, name)
     report = ImportReport(ignored_sheets=ignored, problems=problems, source_name=name or path.name)
-    return run_import(session, sheets, policies, report, progress, scope)
+    report = run_import(session, sheets, policies, report, progress, scope)
+    record(
+        session,
+        "import",
+        "workbook",
+        code=report.source_name,
+        org_id=scope.id if scope is not None else None,
+        details={
+            "sha256": digest(path),
+            "sheets": {
+                sheet.title: {"created": sheet.created, "updated": sheet.updated,
+                              "unchanged": sheet.unchanged}
+                for sheet in report.sheets
+            },
+        },
+    )  # fmt: skip
+    return report
+
+
+def digest(path: Path) -> str:
+    """Return the SHA-256 of a workbook, or of a folder's CSV files in name order."""
+    hashed = hashlib.sha256()
+    for part in sorted(path.glob("*.csv")) if path.is_dir() else [path]:
+        with part.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                hashed.update(chunk)
+    return hashed.hexdigest()
 
 
 def dry_run(

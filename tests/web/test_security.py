@@ -847,3 +847,22 @@ def test_cookie_flags_is_https():
     assert not is_https(connection("testclient", [proto]), trusted)
     assert not is_https(connection("10.0.0.1", [proto]), web_settings("sqlite://"))
     assert is_https(connection("192.0.2.1", []), web_settings("sqlite://", secure_cookies=True))
+
+
+def test_signing_secret_survives_a_restart_so_an_open_form_still_saves(fresh_url, backend):
+    from litestar.testing import TestClient
+
+    from cocon.web import create_app
+    from tests.web.conftest import use_session, web_settings
+    from tests.web.forms import csrf_token
+
+    with TestClient(app=create_app(web_settings(fresh_url))) as before:
+        use_session(before, "gongshu-admin", backend)
+        token = csrf_token(before, "/partners/91330105MA2GL3K724/edit")
+        cookies = dict(before.cookies)
+    with TestClient(app=create_app(web_settings(fresh_url))) as after:  # the server restarted
+        after.cookies.update(cookies)
+        data = {"credit_code": "91330105MA2GL3K724", "name": "杭州运河文体", "kind": "enterprise",
+                "_csrf_token": token}  # fmt: skip
+        response = after.post("/partners/91330105MA2GL3K724/edit", data=data, follow_redirects=False)
+    assert response.status_code == 303
