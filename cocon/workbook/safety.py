@@ -1,35 +1,21 @@
-"""Open untrusted Excel uploads safely: size, zip-bomb, macro and XML checks before openpyxl parses."""
+"""Check untrusted Excel uploads before any reader parses them: size, zip bombs, macros, XML."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 import tempfile
 import xml.parsers.expat
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import openpyxl
-from openpyxl.utils import get_column_letter
-from openpyxl.workbook import Workbook
-from openpyxl.worksheet._read_only import ReadOnlyWorksheet
-from openpyxl.worksheet.worksheet import Worksheet
-
 from cocon.errors import Invalid
 from cocon.i18n import _
-
-try:
-    from defusedxml import DefusedXmlException
-except ImportError as exc:
-    raise RuntimeError("defusedxml is not installed: cocon refuses to read workbooks") from exc
-if not openpyxl.DEFUSEDXML:
-    raise RuntimeError(
-        "openpyxl does not use defusedxml (is OPENPYXL_DEFUSEDXML off?): "
-        "it would parse XML entity bombs, so cocon refuses to read workbooks"
-    )
 
 MiB = 1024 * 1024
 MAX_UPLOAD_BYTES = 20 * MiB
@@ -43,8 +29,7 @@ SUSPICIOUS_RATIO = 200
 SUSPICIOUS_RATIO_MIN_BYTES = 10 * MiB
 # Excel's own sheet limits: nothing beyond them is a genuine workbook.
 EXCEL_MAX_ROWS = 1_048_576
-# openpyxl builds each <row> element whole before handing it over, so one row with millions of
-# children would exhaust memory before iter_capped_rows could count its cells.
+# Elements in one row: more is no genuine sheet (Excel has 16,384 columns).
 MAX_ROW_ELEMENTS = 100_000
 
 _CHUNK = 64 * 1024
@@ -59,38 +44,14 @@ _MACRO_CONTENT_TYPES = (b"macroenabled", b"vbaproject", b"macrosheet")
 _REQUIRED_PARTS = ("[Content_Types].xml", "xl/workbook.xml")
 
 
-@dataclass(frozen=True)
-class CellValue:
-    """One streamed cell: its value, whether it holds a formula, and where it is (e.g. "B7")."""
-
-    value: object
-    is_formula: bool
-    coordinate: str
-
-
-def open_untrusted_workbook(
-    path: Path,
-    *,
-    max_bytes: int = MAX_UPLOAD_BYTES,
-    max_uncompressed: int = MAX_UNCOMPRESSED_BYTES,
-    name: str | None = None,
-) -> Workbook:
-    """Check an uploaded .xlsx and open it read-only (formulas kept); call .close() when done."""
-    shown = name or path.name
-    data = _read_capped(path, shown, max_bytes)
-    _check_signature(shown, data)
-    _check_archive(shown, data, max_uncompressed)
-    return _load(shown, data)
-
-
 def check_upload(
     path: Path,
     *,
     max_bytes: int | None = None,
     max_uncompressed: int | None = None,
     name: str | None = None,
-) -> tuple[IO[bytes], dict[str, dict[str, str]]]:
-    """Check an uploaded .xlsx; return a private copy of it and each sheet's formulas by cell.
+) -> tuple[IO[bytes], dict[str, SheetScan]]:
+    """Check an uploaded .xlsx; return a private copy of it and what the scan found per sheet.
 
     The copy is what was checked, whatever happens to the file afterwards; it is kept in memory
     up to a small size, on disk beyond. The limits default to this module's constants as they
@@ -102,43 +63,6 @@ def check_upload(
     data = _read_capped(path, shown, max_bytes)
     _check_signature(shown, data)
     return data, _check_archive(shown, data, max_uncompressed)
-
-
-def iter_capped_rows(
-    worksheet: ReadOnlyWorksheet | Worksheet,
-    *,
-    max_rows: int = MAX_ROWS,
-    max_columns: int = MAX_COLUMNS,
-) -> Iterator[tuple[int, list[CellValue]]]:
-    """Yield (row number, cells up to the last filled one) for each non-empty row, within caps."""
-    title = worksheet.title
-    if isinstance(worksheet, ReadOnlyWorksheet):
-        # The declared <dimension> is the file's claim: A1:XFD1048576 would make openpyxl pad
-        # every row to 16,384 cells and emit a million empty rows.
-        worksheet.reset_dimensions()
-    for number, row in enumerate(_guarded_rows(worksheet), start=1):
-        if number > max(max_rows, EXCEL_MAX_ROWS):
-            # Only empty rows get here (filled ones stop at max_rows): a gap no sheet can have.
-            raise Invalid(
-                _("sheet {sheet} is damaged: it has rows beyond Excel's last row").format(
-                    sheet=title
-                )
-            )
-        width = _filled_width(row)
-        if width == 0:
-            continue
-        if number > max_rows:
-            raise Invalid(
-                _("sheet {sheet} has more than {limit} rows").format(sheet=title, limit=max_rows)
-            )
-        if width > max_columns:
-            raise Invalid(
-                _("sheet {sheet} has more than {limit} columns (cell {cell} is filled)").format(
-                    sheet=title, limit=max_columns, cell=f"{get_column_letter(width)}{number}"
-                )
-            )
-        cells = enumerate(row[:width], start=1)
-        yield number, [_cell_value(cell, number, column) for column, cell in cells]
 
 
 def _read_capped(path: Path, shown: str, max_bytes: int) -> IO[bytes]:
@@ -205,7 +129,7 @@ def _check_signature(shown: str, copy: IO[bytes]) -> None:
     )
 
 
-def _check_archive(shown: str, copy: IO[bytes], max_uncompressed: int) -> dict[str, dict[str, str]]:
+def _check_archive(shown: str, copy: IO[bytes], max_uncompressed: int) -> dict[str, SheetScan]:
     """Refuse damaged, macro-enabled, non-xlsx and bomb archives by reading every member."""
     copy.seek(0)
     try:
@@ -231,11 +155,13 @@ def _check_archive(shown: str, copy: IO[bytes], max_uncompressed: int) -> dict[s
                             name=shown, part=part
                         )
                     )
-            formulas = _stream_members(shown, archive, members, max_uncompressed)
+            parts = _stream_members(shown, archive, members, max_uncompressed)
             content_types = archive.read("[Content_Types].xml").lower()
-            by_sheet = _formulas_by_sheet(archive, formulas)
+            by_sheet = _sheet_scans(archive, parts)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise _damaged(shown) from exc
+    except SyntaxError as exc:  # the workbook part or its relationships are not XML
+        raise unreadable(shown) from exc
     except (RuntimeError, NotImplementedError) as exc:
         # zipfile raises these for encrypted members and compression methods it lacks.
         raise Invalid(
@@ -249,28 +175,32 @@ def _check_archive(shown: str, copy: IO[bytes], max_uncompressed: int) -> dict[s
     return by_sheet
 
 
-def _formulas_by_sheet(
-    archive: zipfile.ZipFile, formulas: dict[str, dict[str, str]]
-) -> dict[str, dict[str, str]]:
-    """Name the sheets that hold formulas, from the workbook part and its relationships."""
-    if not formulas:
-        return {}
+def _sheet_scans(archive: zipfile.ZipFile, parts: dict[str, PartScan]) -> dict[str, SheetScan]:
+    """Name what the scan found by sheet, from the workbook part and its relationships."""
     from defusedxml.ElementTree import fromstring
 
     relationships = fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    targets = {
-        rel.get("Id"): "xl/" + rel.get("Target", "").lstrip("/").removeprefix("xl/")
-        for rel in relationships
-    }
+    targets = {rel.get("Id"): _part(rel.get("Target", "")) for rel in relationships}
+    strings = parts.get("xl/sharedStrings.xml", PartScan()).strings
+    for rel in relationships:
+        if rel.get("Type", "").endswith("/sharedStrings") and targets[rel.get("Id")] in parts:
+            strings = parts[targets[rel.get("Id")]].strings
     workbook = fromstring(archive.read("xl/workbook.xml"))
     result = {}
     for sheet in workbook.iter():
         if sheet.tag.rpartition("}")[2] != "sheet":
             continue
         rid = next((v for k, v in sheet.attrib.items() if k.endswith("}id") or k == "id"), None)
-        member = targets.get(rid)
-        if member in formulas:
-            result[sheet.get("name", "")] = formulas[member]
+        found = parts.get(targets.get(rid, ""))
+        if found is None:
+            continue
+        shared = 0
+        for index, count in found.shared.items():
+            if int(index) < len(strings):
+                shared += strings[int(index)] * count
+        result[sheet.get("name", "")] = SheetScan(
+            found.formulas, found.errors, found.last_row, found.last_column, found.widest, shared
+        )
     return result
 
 
@@ -279,17 +209,14 @@ def _stream_members(
     archive: zipfile.ZipFile,
     members: Sequence[zipfile.ZipInfo],
     max_uncompressed: int,
-) -> dict[str, dict[str, str]]:
-    """Decompress every member, counting real bytes and scanning XML, until a limit is passed.
-
-    Returns the formula cells found in each member ("xl/worksheets/sheet1.xml": {"F12": "SUM(A1:A3)"}).
-    """
+) -> dict[str, PartScan]:
+    """Decompress every member, counting real bytes and scanning XML, until a limit is passed."""
     total = 0
-    formulas: dict[str, dict[str, str]] = {}
+    parts: dict[str, PartScan] = {}
     for member in members:
         if member.is_dir():
             continue
-        scan: _QuickScan | None = _QuickScan(shown)
+        scan = _QuickScan(shown)
         read = 0
         with archive.open(member) as stream:
             while chunk := stream.read(_CHUNK):
@@ -306,96 +233,166 @@ def _stream_members(
                             "more than {ratio} to 1"
                         ).format(name=shown, part=member.filename, ratio=SUSPICIOUS_RATIO)
                     )
-                if scan is not None and not scan.feed(chunk):
-                    scan = None
-        if scan is not None and scan.finish():
-            # A formula or an unusually long row: read this part again, element by element.
+                scan.feed(chunk)
+        found = scan.finish()
+        if found is None:
+            # A formula or a cell written unusually: read this part again, element by element.
             precise = _XmlScan(shown)
             with archive.open(member) as stream:
                 while (chunk := stream.read(_CHUNK)) and precise.feed(chunk):
                     pass
-            if precise.formulas:
-                formulas[member.filename] = precise.formulas
-    return formulas
+            found = precise.found
+        parts[member.filename] = found
+    return parts
 
 
 _ROW_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?row[\s/>]")
 _FORMULA_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?f[\s/>]")
-_TAIL = 64
-# The shortest element ("<c/>") takes 4 bytes: only a row longer than this can hold more than
-# MAX_ROW_ELEMENTS elements, and such a row is checked precisely.
-_LONG_ROW_BYTES = 4 * MAX_ROW_ELEMENTS
+_CELL_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?c[\s/>]")
+# Cells as Excel, WPS, openpyxl and xlsxwriter write them; any other cell makes the part
+# irregular, and it is read again by the XML parser.
+_ATTRIBUTES = rb'(?: [a-z]+="[^"<>]*")*'
+_FILLED_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"' + _ATTRIBUTES + rb">")
+_EMPTY_CELL = re.compile(rb'<c r="[A-Z]{1,3}[0-9]{1,7}"' + _ATTRIBUTES + rb" ?/>")
+_SHARED_CELL = re.compile(
+    rb'<c r="[A-Z]{1,3}[0-9]{1,7}"' + _ATTRIBUTES + rb' t="s"' + _ATTRIBUTES + rb"><v>([0-9]+)</v>"
+)
+_SHARED_MARK = b' t="s"'
+# calamine reads an error cell (#N/A pasted as a value) as empty: the XML parser notes its text.
+_ERROR_MARK = b' t="e"'
+_STRING_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?si[\s/>]")
+_STRING = re.compile(rb"<si>(.*?)</si>", re.S)
+_CUTS = (b"</c>", b"/>", b"</row>", b"</si>")
+# A piece of XML longer than this with no end of a cell, row or string in it is irregular.
+_MAX_PENDING = 1024 * 1024
+# A cell as calamine holds a sheet (one 32-byte value per cell of the sheet's used rectangle).
+CELL_BYTES = 32
+
+
+@dataclass
+class PartScan:
+    """What the scan found in one XML part: where its cells reach, its formulas, its strings."""
+
+    rows: int = 0
+    last_row: int = 0
+    last_column: int = 0
+    widest: str = ""
+    formulas: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    shared: Counter = field(default_factory=Counter)
+    strings: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SheetScan:
+    """One sheet of a checked workbook: its formula cells, its extent and its text to expand."""
+
+    formulas: dict[str, str]
+    errors: dict[str, str]
+    last_row: int
+    last_column: int
+    widest: str
+    shared_bytes: int
 
 
 class _QuickScan:
-    """Watch one member as it streams, in C where it can: DTDs, row count, formula markers.
+    """Watch one member as it streams, in C where it can: DTDs, rows, cells, shared strings.
 
-    Parts with a formula or a very long row are read again by _XmlScan, element by element;
-    clean sheets (nearly all uploads) never pay for a Python call per element.
+    Parts with a formula or a cell written in any other way are read again by _XmlScan,
+    element by element; clean sheets (nearly all uploads) never pay for a Python call per cell.
     """
 
     def __init__(self, shown: str) -> None:
         self.shown = shown
-        self.rows = 0
-        self.offset = 0
-        self.last_row = 0
-        self.long_row = False
-        self.has_formula = False
-        self.tail = b""
+        self.found = PartScan()
+        self.xml = True
+        self.irregular = False
+        self.pending = b""
+        self.columns: dict[bytes, bytes] = {}  # letters seen, with the first row holding one
         self.parser = xml.parsers.expat.ParserCreate()
         self.parser.StartDoctypeDeclHandler = self._doctype
 
     def _doctype(self, *_args: object) -> None:
         raise entities_refused(self.shown)
 
-    def feed(self, chunk: bytes) -> bool:
-        """Scan the next chunk; return False once the member turns out not to be XML."""
-        try:
-            self.parser.Parse(chunk, False)
-        except xml.parsers.expat.ExpatError:
-            return False
-        window = self.tail + chunk
-        start = self.offset - len(self.tail)
-        for match in _ROW_START.finditer(window):
-            if match.end() <= len(self.tail):
-                continue  # counted with the previous chunk
-            position = start + match.start()
-            if self.rows and position - self.last_row > _LONG_ROW_BYTES:
-                self.long_row = True
-            self.rows += 1
-            self.last_row = position
-            if self.rows > MAX_ROWS:
-                raise Invalid(
-                    _("{name} has a sheet of more than {limit} rows").format(
-                        name=self.shown, limit=MAX_ROWS
-                    )
-                )
-        if not self.has_formula and any(
-            match.end() > len(self.tail) for match in _FORMULA_START.finditer(window)
-        ):
-            self.has_formula = True
-        self.offset += len(chunk)
-        self.tail = window[-_TAIL:]
-        return True
+    def feed(self, chunk: bytes) -> None:
+        """Scan the next chunk (a member that is not XML is only counted)."""
+        if self.xml:
+            try:
+                self.parser.Parse(chunk, False)
+            except xml.parsers.expat.ExpatError:
+                self.xml = False
+        if self.irregular:
+            return
+        buffer = self.pending + chunk
+        cut = max(buffer.rfind(end) + len(end) if end in buffer else 0 for end in _CUTS)
+        self.pending = buffer[cut:]
+        if len(self.pending) > _MAX_PENDING:
+            self.irregular = True
+        self._scan(buffer[:cut])
 
-    def finish(self) -> bool:
-        """Tell whether the part needs the precise scan."""
-        if self.rows and self.offset - self.last_row > _LONG_ROW_BYTES:
-            self.long_row = True
-        return self.has_formula or self.long_row
+    def _scan(self, part: bytes) -> None:
+        found = self.found
+        found.rows += len(_ROW_START.findall(part))
+        if found.rows > MAX_ROWS:
+            raise Invalid(
+                _("{name} has a sheet of more than {limit} rows").format(
+                    name=self.shown, limit=MAX_ROWS
+                )
+            )
+        if _FORMULA_START.search(part) or _ERROR_MARK in part:
+            self.irregular = True
+            return
+        filled = _FILLED_CELL.findall(part)
+        cells = len(_CELL_START.findall(part))
+        if cells != len(filled) + len(_EMPTY_CELL.findall(part)):
+            self.irregular = True
+            return
+        if filled:
+            letters, numbers = zip(*filled, strict=True)
+            found.last_row = max(found.last_row, *map(int, numbers))
+            for new in set(letters).difference(self.columns):
+                self.columns[new] = numbers[letters.index(new)]
+        shared = _SHARED_CELL.findall(part)
+        if len(shared) != part.count(_SHARED_MARK):
+            self.irregular = True
+            return
+        found.shared.update(shared)
+        strings = _STRING.findall(part)
+        if len(strings) != len(_STRING_START.findall(part)):
+            self.irregular = True
+            return
+        found.strings.extend(map(len, strings))
+
+    def finish(self) -> PartScan | None:
+        """Return what was found, or None when the part needs the precise scan."""
+        if self.pending.strip():
+            self._scan(self.pending)
+        if self.irregular and self.xml:
+            return None
+        if self.columns:
+            widest = max(self.columns, key=lambda letters: (len(letters), letters))
+            self.found.last_column = column_number(widest.decode())
+            self.found.widest = (widest + self.columns[widest]).decode()
+        return self.found
 
 
 class _XmlScan:
-    """Watch one member's XML as it streams: refuse DTDs and rows openpyxl would build too big."""
+    """Read one member's XML element by element: DTDs, rows, cells, formulas, shared strings."""
 
     def __init__(self, shown: str) -> None:
         self.shown = shown
-        self.rows = 0
+        self.found = PartScan()
         self.open_rows = 0
         self.row_elements = 0
-        self.cell: str | None = None
-        self.in_formula: str | None = None
-        self.formulas: dict[str, str] = {}
+        self.row = 0
+        self.column = 0
+        self.filled = False
+        self.shared = False
+        self.error = False
+        self.text: list[str] | None = None
+        self.in_formula = False
+        self.string_start: int | None = None
         # No namespace processing: it is faster, and a prefix must not hide a row.
         self.parser = xml.parsers.expat.ParserCreate()
         self.parser.StartDoctypeDeclHandler = self._doctype
@@ -408,7 +405,7 @@ class _XmlScan:
         try:
             self.parser.Parse(chunk, False)
         except xml.parsers.expat.ExpatError:
-            # Images and other binary parts; a broken XML part fails later in openpyxl anyway.
+            # A broken sheet is refused as damaged when it is read.
             return False
         return True
 
@@ -416,6 +413,7 @@ class _XmlScan:
         raise entities_refused(self.shown)
 
     def _start(self, name: str, attributes: dict[str, str]) -> None:
+        local = name.rpartition(":")[2]
         if self.open_rows:
             self.row_elements += 1
             if self.row_elements > MAX_ROW_ELEMENTS:
@@ -424,24 +422,27 @@ class _XmlScan:
                         name=self.shown, limit=MAX_ROW_ELEMENTS
                     )
                 )
-        if self.open_rows:
-            local = name.rpartition(":")[2]
             if local == "c":
-                self.cell = attributes.get("r")
-            elif local == "f" and self.cell:
-                self.in_formula = self.cell
-                self.formulas[self.cell] = ""
-        if name == "row" or name.endswith(":row"):
+                self._cell(attributes)
+            elif local in ("v", "is"):
+                self.filled = True
+                if local == "v" and (self.shared or self.error):
+                    self.text = []
+            elif local == "f":
+                self.filled = True
+                self.in_formula = True
+                self.text = []
+        elif local == "si":
+            self.string_start = self.parser.CurrentByteIndex
+        if local == "row":
             if not self.open_rows:
-                self.rows += 1
+                self.found.rows += 1
                 self.row_elements = 0
-                if self.rows > EXCEL_MAX_ROWS:
-                    raise Invalid(
-                        _("{name} has a sheet with more rows than Excel allows").format(
-                            name=self.shown
-                        )
-                    )
-                if self.rows > MAX_ROWS:
+                self.row = (
+                    int(attributes["r"]) if attributes.get("r", "").isdigit() else self.row + 1
+                )
+                self.column = 0
+                if self.found.rows > MAX_ROWS:
                     # Checked while streaming, before any reader builds the sheet in memory.
                     raise Invalid(
                         _("{name} has a sheet of more than {limit} rows").format(
@@ -450,82 +451,94 @@ class _XmlScan:
                     )
             self.open_rows += 1
 
+    def _cell(self, attributes: dict[str, str]) -> None:
+        reference = _REFERENCE.fullmatch(attributes.get("r", ""))
+        if reference:
+            self.column = column_number(reference[1])
+            self.row = int(reference[2])
+        else:
+            self.column += 1
+        self.filled = False
+        self.shared = attributes.get("t") == "s"
+        self.error = attributes.get("t") == "e"
+
     def _text(self, text: str) -> None:
-        if self.in_formula is not None and len(self.formulas[self.in_formula]) < 200:
-            self.formulas[self.in_formula] += text
+        if self.text is not None and len(self.text) < 200:
+            self.text.append(text)
 
     def _end(self, name: str) -> None:
-        if self.in_formula is not None and name.rpartition(":")[2] == "f":
-            self.in_formula = None
-        if self.open_rows and (name == "row" or name.endswith(":row")):
+        local = name.rpartition(":")[2]
+        found = self.found
+        if local == "f" and self.in_formula:
+            found.formulas[self._reference()] = "".join(self.text or ())[:200]
+            self.in_formula, self.text = False, None
+        elif local == "v" and self.text is not None:
+            text = "".join(self.text).strip()
+            if self.error:
+                found.errors[self._reference()] = text
+            elif text.isdigit():
+                found.shared[text.encode()] += 1
+            self.text = None
+        elif local == "c" and self.open_rows and self.filled:
+            found.last_row = max(found.last_row, self.row)
+            if self.column > found.last_column:
+                found.last_column, found.widest = self.column, self._reference()
+        elif local == "si" and self.string_start is not None:
+            found.strings.append(self.parser.CurrentByteIndex - self.string_start)
+            self.string_start = None
+        elif local == "row" and self.open_rows:
             self.open_rows -= 1
 
+    def _reference(self) -> str:
+        return f"{get_column_letter(self.column)}{self.row}"
 
-def _load(shown: str, copy: IO[bytes]) -> Workbook:
-    """Open a checked copy with openpyxl, turning any parsing failure into Invalid."""
-    copy.seek(0)
-    try:
-        # The copy rather than the path: openpyxl refuses paths by suffix (an upload may be saved
-        # as .tmp), and these are the very bytes that passed the checks.
-        return openpyxl.load_workbook(copy, read_only=True, data_only=False)
-    except Exception as exc:
-        if _defused(exc):
-            raise entities_refused(shown) from exc
-        # A hostile file can make openpyxl fail in any way (KeyError, ValueError, TypeError,
-        # ParseError, InvalidFileException...): each means the file is not a usable workbook.
+
+_REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
+
+
+def _part(target: str) -> str:
+    """Resolve a target of the workbook's relationships to the zip member it names."""
+    if target.startswith("/"):
+        return posixpath.normpath(target.lstrip("/"))
+    return posixpath.normpath(posixpath.join("xl", target))
+
+
+def column_number(letters: str) -> int:
+    """Return the number of a column's letters (A is 1)."""
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number
+
+
+def get_column_letter(number: int) -> str:
+    """Return the letters of a column's number (1 is A)."""
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters or "A"
+
+
+def check_sheet(shown: str, title: str, scan: SheetScan | None) -> None:
+    """Refuse a sheet that would be too large to read whole: too many rows, columns or bytes."""
+    if scan is None:
+        return
+    if scan.last_row > MAX_ROWS:
         raise Invalid(
-            _(
-                "{name} could not be read as an Excel workbook: "
-                "open it in Excel and save it again as .xlsx"
-            ).format(name=shown)
-        ) from exc
-
-
-def _guarded_rows(worksheet: ReadOnlyWorksheet | Worksheet) -> Iterator[Sequence[object]]:
-    """Yield openpyxl's rows, turning failures while parsing the sheet XML into Invalid."""
-    rows = iter(worksheet.iter_rows())
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except Exception as exc:
-            if _defused(exc):
-                raise Invalid(
-                    _("sheet {sheet} contains XML entity declarations, which are refused").format(
-                        sheet=worksheet.title
-                    )
-                ) from exc
-            # Same reason as in _load: the sheet XML is hostile or broken, whatever the error.
-            raise Invalid(
-                _("sheet {sheet} is damaged and cannot be read").format(sheet=worksheet.title)
-            ) from exc
-        yield row
-
-
-def _defused(exc: BaseException | None) -> bool:
-    """Tell whether defusedxml refused the XML, even under the ValueError openpyxl wraps it in."""
-    while exc is not None:
-        if isinstance(exc, DefusedXmlException):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _filled_width(row: Sequence[object]) -> int:
-    """Return the 1-based column of the last cell holding a value, or 0 for an empty row."""
-    for index in range(len(row) - 1, -1, -1):
-        if getattr(row[index], "value", None) not in (None, ""):
-            return index + 1
-    return 0
-
-
-def _cell_value(cell: object, row: int, column: int) -> CellValue:
-    """Describe one cell; EmptyCell placeholders become empty values at their coordinate."""
-    value = getattr(cell, "value", None)
-    # Only a real formula: text that merely starts with "=" (written quote-prefixed) is text.
-    is_formula = getattr(cell, "data_type", None) == "f"
-    return CellValue(value, is_formula, f"{get_column_letter(column)}{row}")
+            _("sheet {sheet} has more than {limit} rows").format(sheet=title, limit=MAX_ROWS)
+        )
+    if scan.last_column > MAX_COLUMNS:
+        raise Invalid(
+            _("sheet {sheet} has more than {limit} columns (cell {cell} is filled)").format(
+                sheet=title, limit=MAX_COLUMNS, cell=scan.widest
+            )
+        )
+    # What the reader holds: one value per cell of the used rectangle, and each shared string
+    # copied into every cell that names it (a short file can name a long string a million times).
+    held = scan.last_row * scan.last_column * CELL_BYTES + scan.shared_bytes
+    if held > MAX_UNCOMPRESSED_BYTES:
+        raise _too_big(shown, MAX_UNCOMPRESSED_BYTES)
 
 
 def _is_macro_part(member: str) -> bool:
@@ -548,6 +561,16 @@ def _too_big(shown: str, limit: int) -> Invalid:
         _("{name} expands to more than {limit} when unpacked, which is refused").format(
             name=shown, limit=_human_size(limit)
         )
+    )
+
+
+def unreadable(shown: str) -> Invalid:
+    """Return the error of a file that passed the checks but is no usable workbook."""
+    return Invalid(
+        _(
+            "{name} could not be read as an Excel workbook: "
+            "open it in Excel and save it again as .xlsx"
+        ).format(name=shown)
     )
 
 
