@@ -246,20 +246,23 @@ def _stream_members(
     return parts
 
 
-_ROW_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?row[\s/>]")
-_FORMULA_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?f[\s/>]")
-_CELL_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?c[\s/>]")
 # Cells as Excel, WPS, openpyxl and xlsxwriter write them; any other cell makes the part
 # irregular, and it is read again by the XML parser.
 _ATTRIBUTES = rb'(?: [a-z]+="[^"<>]*")*'
 _FILLED_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"' + _ATTRIBUTES + rb">")
 _EMPTY_CELL = re.compile(rb'<c r="[A-Z]{1,3}[0-9]{1,7}"' + _ATTRIBUTES + rb" ?/>")
-_SHARED_CELL = re.compile(
-    rb'<c r="[A-Z]{1,3}[0-9]{1,7}"' + _ATTRIBUTES + rb' t="s"' + _ATTRIBUTES + rb"><v>([0-9]+)</v>"
-)
+_FILLED_ROWS = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"' + _ATTRIBUTES + rb">")
+_WIDE_CELL = re.compile(rb'<c r="[A-Z]{2}')
+# Columns A to Z: empty cells count too (no cap is near), a shorter match than a filled cell.
+_NARROW_COLUMNS = re.compile(rb'<c r="([A-Z])[0-9]')
+# Excel and the libraries write the type last: one that is not is read by the XML parser.
+_SHARED_CELL = re.compile(rb' t="s"><v>([0-9]+)</v>')
 _SHARED_MARK = b' t="s"'
+_ODD_CELL = re.compile(rb"<c[>/\t\n\r]")  # a cell without attributes, or spaced oddly
+_FORMULA = re.compile(rb"<f[\s/>]")
 # calamine reads an error cell (#N/A pasted as a value) as empty: the XML parser notes its text.
 _ERROR_MARK = b' t="e"'
+_PREFIXED = re.compile(rb"<(?:/)?[A-Za-z_][\w.\-]*:(?:c|f|v|is|row|si|sheetData)[\s/>]")
 _STRING_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?si[\s/>]")
 _STRING = re.compile(rb"<si>(.*?)</si>", re.S)
 _CUTS = (b"</c>", b"/>", b"</row>", b"</si>")
@@ -325,44 +328,63 @@ class _QuickScan:
         if self.irregular:
             return
         buffer = self.pending + chunk
-        cut = max(buffer.rfind(end) + len(end) if end in buffer else 0 for end in _CUTS)
+        cut = 0
+        for end in _CUTS:
+            at = buffer.rfind(end)
+            if at >= 0:
+                cut = max(cut, at + len(end))
         self.pending = buffer[cut:]
         if len(self.pending) > _MAX_PENDING:
             self.irregular = True
         self._scan(buffer[:cut])
 
     def _scan(self, part: bytes) -> None:
+        # bytes.count and "in" where they can tell: a regular expression per cell costs more.
         found = self.found
-        found.rows += len(_ROW_START.findall(part))
+        prefixed = b":" in part and _PREFIXED.search(part) is not None
+        if prefixed:
+            self.irregular = True  # elements with a namespace prefix: counted by the XML parser
+        found.rows += part.count(b"<row")  # <rowBreaks> too: a row more or less is no matter
         if found.rows > MAX_ROWS:
             raise Invalid(
                 _("{name} has a sheet of more than {limit} rows").format(
                     name=self.shown, limit=MAX_ROWS
                 )
             )
-        if _FORMULA_START.search(part) or _ERROR_MARK in part:
+        if self.irregular or _ERROR_MARK in part or _FORMULA.search(part) or _ODD_CELL.search(part):
             self.irregular = True
             return
-        filled = _FILLED_CELL.findall(part)
-        cells = len(_CELL_START.findall(part))
-        if cells != len(filled) + len(_EMPTY_CELL.findall(part)):
+        cells = part.count(b"<c ")
+        if cells:
+            self._cells(part, cells)
+        if b"<si" in part:
+            strings = _STRING.findall(part)
+            if len(strings) != len(_STRING_START.findall(part)):
+                self.irregular = True
+                return
+            found.strings.extend(map(len, strings))
+
+    def _cells(self, part: bytes, cells: int) -> None:
+        found = self.found
+        numbers = _FILLED_ROWS.findall(part)
+        if cells != len(numbers) and cells != len(numbers) + len(_EMPTY_CELL.findall(part)):
             self.irregular = True
             return
-        if filled:
-            letters, numbers = zip(*filled, strict=True)
+        if numbers:
             found.last_row = max(found.last_row, *map(int, numbers))
-            for new in set(letters).difference(self.columns):
-                self.columns[new] = numbers[letters.index(new)]
-        shared = _SHARED_CELL.findall(part)
-        if len(shared) != part.count(_SHARED_MARK):
-            self.irregular = True
-            return
-        found.shared.update(shared)
-        strings = _STRING.findall(part)
-        if len(strings) != len(_STRING_START.findall(part)):
-            self.irregular = True
-            return
-        found.strings.extend(map(len, strings))
+            if _WIDE_CELL.search(part):
+                for letters, number in _FILLED_CELL.findall(part):
+                    self.columns.setdefault(letters, number)
+            else:
+                for letters in set(_NARROW_COLUMNS.findall(part)).difference(self.columns):
+                    self.columns[letters] = b""
+        marks = part.count(_SHARED_MARK)
+        if marks:
+            shared = _SHARED_CELL.findall(part)
+            if len(shared) != marks:
+                self.irregular = True
+                return
+            found.shared.update(shared)
 
     def finish(self) -> PartScan | None:
         """Return what was found, or None when the part needs the precise scan."""
