@@ -670,6 +670,26 @@ def test_injection_rich_text_shaped_names_stay_text(engine, tmp_path: Path):
     _assert_only_emitted_formulas(tmp_path / "rich.xlsx")
 
 
+def test_injection_array_formula_shaped_names_stay_text(engine, tmp_path: Path):
+    # Rows go through write_row, which would take {=…} for an array formula if strings were
+    # turned into formulas: the workbook turns none.
+    shaped = ["{=1+2}", '{=HYPERLINK("http://x")}']
+    with db.session_scope(engine, write=True) as session:
+        _small_tree(session)
+        for number, name in enumerate(shaped):
+            partner = save_partner(
+                session, credit_code=_credit_code(number), name="plain", kind="enterprise"
+            )
+            partner.name = name
+            session.add(partner)
+    with Session(engine) as session:
+        export_workbook(session, tmp_path / "array.xlsx", root=None, year=None)
+    ws = openpyxl.load_workbook(tmp_path / "array.xlsx")["共建单位"]
+    assert [ws.cell(row, 2).value for row in (2, 3)] == shaped
+    assert all(ws.cell(row, 2).data_type == "s" for row in (2, 3))
+    _assert_only_emitted_formulas(tmp_path / "array.xlsx")
+
+
 def _assert_only_emitted_formulas(path: Path) -> None:
     """Every <f> element in the file is a formula the exporter writes itself."""
     with zipfile.ZipFile(path) as archive:

@@ -255,6 +255,7 @@ _FILLED_ROWS = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"' + _ATTRIBUTES + rb">
 _WIDE_CELL = re.compile(rb'<c r="[A-Z]{2}')
 # Columns A to Z: empty cells count too (no cap is near), a shorter match than a filled cell.
 _NARROW_COLUMNS = re.compile(rb'<c r="([A-Z])[0-9]')
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Excel and the libraries write the type last: one that is not is read by the XML parser.
 _SHARED_CELL = re.compile(rb' t="s"><v>([0-9]+)</v>')
 _SHARED_MARK = b' t="s"'
@@ -312,6 +313,7 @@ class _QuickScan:
         self.irregular = False
         self.pending = b""
         self.columns: dict[bytes, bytes] = {}  # letters seen, with the first row holding one
+        self.beyond: re.Pattern[bytes] | None = None
         self.parser = xml.parsers.expat.ParserCreate()
         self.parser.StartDoctypeDeclHandler = self._doctype
 
@@ -375,9 +377,15 @@ class _QuickScan:
             if _WIDE_CELL.search(part):
                 for letters, number in _FILLED_CELL.findall(part):
                     self.columns.setdefault(letters, number)
-            else:
+            elif self.beyond is None or self.beyond.search(part):
                 for letters in set(_NARROW_COLUMNS.findall(part)).difference(self.columns):
-                    self.columns[letters] = b""
+                    first = re.search(b'<c r="' + letters + b'([0-9]{1,7})"', part)
+                    self.columns[letters] = first[1] if first else b""
+                last = max(self.columns, default=b"").decode()
+                if last and len(last) == 1:
+                    # Later parts are only searched for a column beyond the last one seen.
+                    after = _LETTERS[_LETTERS.index(last) + 1 :]
+                    self.beyond = re.compile(f'<c r="[{after}][0-9]'.encode()) if after else None
         marks = part.count(_SHARED_MARK)
         if marks:
             shared = _SHARED_CELL.findall(part)
