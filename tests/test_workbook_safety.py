@@ -13,11 +13,13 @@ import pytest
 
 from cocon.errors import Invalid
 from cocon.workbook import safety
-from cocon.workbook.safety import EXCEL_MAX_ROWS, MAX_ROW_ELEMENTS, check_upload
+from cocon.workbook.safety import MAX_ROW_ELEMENTS, check_upload
 from cocon.workbook.xlsx_read import CheckedWorkbook
+from cocon.workbook.xlsx_scan import SheetScan
 from tests import hostile
 
 MiB = 1024 * 1024
+EXCEL_MAX_ROWS = 1_048_576
 Upload = Callable[..., Path]
 
 
@@ -215,7 +217,7 @@ def test_entities_sheet_bomb_refused(upload) -> None:
 def test_entities_reader_behind_the_scan_refuses_bomb(in_sheet: bool) -> None:
     # Behind the archive scan, the reader does not expand the entities either: it refuses.
     data = BytesIO(hostile.entity_bomb_workbook(in_sheet))
-    small = safety.SheetScan({}, {}, last_row=1, last_column=1, widest="A1", shared_bytes=0)
+    small = SheetScan({}, {}, last_row=1, last_column=1, widest="A1", shared_bytes=0)
     with pytest.raises(Invalid):
         book = CheckedWorkbook(data, "lol.xlsx", {"Projects": small})
         for title in book.sheet_names:

@@ -21,8 +21,8 @@ from cocon.errors import Invalid, SourceProblem
 from cocon.i18n import _, use_language
 from cocon.labels import label
 from cocon.workbook.export_layout import is_totals_row as labelled_total
-from cocon.workbook.safety import get_column_letter
 from cocon.workbook.schema import Column, Kind, Sheet, column_for_header, fold, sheet_for_title
+from cocon.workbook.xlsx_scan import get_column_letter
 
 HEADER_SEARCH_ROWS = 10
 # Units of money other than the yuan that a header may name, e.g. 金额（万元）, Amount (10k yuan).

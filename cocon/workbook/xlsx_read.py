@@ -12,7 +12,8 @@ from typing import IO
 
 from cocon.errors import Invalid
 from cocon.i18n import _
-from cocon.workbook.safety import SheetScan, check_sheet, column_number, unreadable
+from cocon.workbook.safety import check_sheet, unreadable
+from cocon.workbook.xlsx_scan import SheetScan, column_number
 
 _EMPTY = ""
 
