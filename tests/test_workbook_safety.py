@@ -163,6 +163,12 @@ def test_parts_missing_workbook_refused(upload) -> None:
     )
 
 
+def test_parts_missing_relationships_refused(upload) -> None:
+    data = hostile.rezip(hostile.real_xlsx(), drop=("xl/_rels/workbook.xml.rels",))
+    message = refused(upload(data, "norels.xlsx"))
+    assert message.startswith("norels.xlsx could not be read as an Excel workbook")
+
+
 def test_parts_plain_zip_refused(upload) -> None:
     out = BytesIO()
     with zipfile.ZipFile(out, "w") as archive:

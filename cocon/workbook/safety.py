@@ -160,7 +160,7 @@ def _check_archive(shown: str, copy: IO[bytes], max_uncompressed: int) -> dict[s
             by_sheet = _sheet_scans(archive, parts)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise _damaged(shown) from exc
-    except SyntaxError as exc:  # the workbook part or its relationships are not XML
+    except (SyntaxError, KeyError) as exc:  # the workbook's relationships missing, or not XML
         raise unreadable(shown) from exc
     except (RuntimeError, NotImplementedError) as exc:
         # zipfile raises these for encrypted members and compression methods it lacks.
