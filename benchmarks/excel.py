@@ -50,6 +50,8 @@ CATEGORIES = [
     "基层治理",
     "其他",
 ]
+# Seconds before issue 13 (the hand-written reader, the export's private fast path), same machine.
+IMPORT_BEFORE, EXPORT_BEFORE = 9.25, 3.78
 STATUSES = ["草稿", "已申报", "已批准", "实施中", "已完成"]
 
 
@@ -475,6 +477,12 @@ def main() -> None:
             "import faster than pandas read_excel — "
             + ("met" if imported < fastest else "NOT met against every engine")
         )
+        calamine = imported / results["calamine_read"]["seconds"]
+        verdicts.append(
+            f"import no slower than {IMPORT_BEFORE} s (issue 13) and within 3× of python-calamine "
+            f"reading alone — {imported:.2f} s, {calamine:.2f}× — "
+            + ("met" if imported <= IMPORT_BEFORE and calamine <= 3 else "NOT met")
+        )
     if "export" in groups:
         exported = results["cocon_export"]["seconds"]
         fastest = min(
@@ -483,6 +491,12 @@ def main() -> None:
         verdicts.append(
             "export faster than pandas to_excel — "
             + ("met" if exported < fastest else "NOT met against every engine")
+        )
+        plain = exported / results["xlsxwriter_write"]["seconds"]
+        verdicts.append(
+            f"export no slower than {EXPORT_BEFORE} s (issue 13) and within 1.2× of xlsxwriter "
+            f"constant_memory by hand — {exported:.2f} s, {plain:.2f}× — "
+            + ("met" if exported <= EXPORT_BEFORE and plain <= 1.2 else "NOT met")
         )
     lines.append(f"Targets: {'; '.join(verdicts)}.")
     args.out.parent.mkdir(parents=True, exist_ok=True)

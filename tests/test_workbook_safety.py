@@ -9,22 +9,17 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 
 from cocon.errors import Invalid
 from cocon.workbook import safety
-from cocon.workbook.safety import (
-    EXCEL_MAX_ROWS,
-    MAX_ROW_ELEMENTS,
-    CellValue,
-    iter_capped_rows,
-    open_untrusted_workbook,
-)
-from cocon.workbook.xlsx_rows import StreamedWorkbook
+from cocon.workbook.safety import MAX_ROW_ELEMENTS, check_upload
+from cocon.workbook.xlsx_read import CheckedWorkbook
+from cocon.workbook.xlsx_scan import SheetScan
 from tests import hostile
 
 MiB = 1024 * 1024
+EXCEL_MAX_ROWS = 1_048_576
 Upload = Callable[..., Path]
 
 
@@ -56,53 +51,45 @@ def inflated_bytes(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
     return lambda: total
 
 
+def opened(path: Path, **kwargs: Any) -> CheckedWorkbook:
+    """Check an upload and open it as the import does."""
+    copy, scans = check_upload(path, **kwargs)
+    return CheckedWorkbook(copy, kwargs.get("name") or path.name, scans)
+
+
 def refused(path: Path, **kwargs: Any) -> str:
-    """Open path, expect Invalid, and return its message."""
+    """Check and read every sheet of path, expect Invalid, and return its message."""
     with pytest.raises(Invalid) as caught:
-        open_untrusted_workbook(path, **kwargs)
+        book = opened(path, **kwargs)
+        for title in book.sheet_names:
+            list(book.rows(title))
     return caught.value.message
 
 
-def rows_of(data: bytes, upload: Upload, **kwargs: Any) -> list[tuple[int, list[CellValue]]]:
-    """Open generated workbook bytes and stream its first sheet."""
-    workbook = open_untrusted_workbook(upload(data))
-    try:
-        return list(iter_capped_rows(workbook.worksheets[0], **kwargs))
-    finally:
-        workbook.close()
+def rows_of(data: bytes, upload: Upload) -> list[tuple[int, list]]:
+    """Check generated workbook bytes and read its first sheet."""
+    book = opened(upload(data))
+    return list(book.rows(book.sheet_names[0]))
 
 
-def stream_refused(data: bytes, upload: Upload, **kwargs: Any) -> tuple[str, int]:
-    """Stream the first sheet, expect Invalid; return its message and how many rows came first."""
-    workbook = open_untrusted_workbook(upload(data))
-    seen = 0
-    try:
-        with pytest.raises(Invalid) as caught:
-            for _row in iter_capped_rows(workbook.worksheets[0], **kwargs):
-                seen += 1
-    finally:
-        workbook.close()
-    return caught.value.message, seen
-
-
-def test_defusedxml_active_in_openpyxl() -> None:
-    assert openpyxl.DEFUSEDXML is True
+def formulas_of(data: bytes, upload: Upload) -> dict[str, str]:
+    """Return the formula cells the scan found in the first sheet."""
+    _copy, scans = check_upload(upload(data))
+    return next(iter(scans.values())).formulas
 
 
 def test_workbook_normal_opens_and_streams(upload) -> None:
     data = hostile.real_xlsx([["code", "name", "amount"], ["P1", "Road", 12.5], ["P2", None, 3]])
     rows = rows_of(data, upload)
     assert [number for number, _cells in rows] == [1, 2, 3]
-    assert [cell.value for cell in rows[1][1]] == ["P1", "Road", 12.5]
-    assert rows[2][1][1] == CellValue(None, False, "B3")
-    assert all(not cell.is_formula for _number, cells in rows for cell in cells)
+    assert rows[1][1] == ["P1", "Road", 12.5]
+    assert rows[2][1] == ["P2", "", 3]
+    assert formulas_of(data, upload) == {}
 
 
 def test_workbook_normal_under_any_file_suffix(upload) -> None:
     # Uploads are often saved under a temporary name; openpyxl alone refuses unknown suffixes.
-    workbook = open_untrusted_workbook(upload(hostile.real_xlsx(), "upload.tmp"))
-    assert workbook.sheetnames == ["Projects"]
-    workbook.close()
+    assert opened(upload(hostile.real_xlsx(), "upload.tmp")).sheet_names == ["Projects"]
 
 
 def test_size_oversized_refused(upload) -> None:
@@ -176,6 +163,12 @@ def test_parts_missing_workbook_refused(upload) -> None:
     )
 
 
+def test_parts_missing_relationships_refused(upload) -> None:
+    data = hostile.rezip(hostile.real_xlsx(), drop=("xl/_rels/workbook.xml.rels",))
+    message = refused(upload(data, "norels.xlsx"))
+    assert message.startswith("norels.xlsx could not be read as an Excel workbook")
+
+
 def test_parts_plain_zip_refused(upload) -> None:
     out = BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
@@ -226,25 +219,18 @@ def test_entities_sheet_bomb_refused(upload) -> None:
     assert "lol.xlsx contains XML entity declarations" in message
 
 
-@pytest.mark.parametrize("in_sheet", [False, True])
-def test_entities_defusedxml_layer_refuses_bomb(in_sheet: bool) -> None:
-    # Behind the archive scan, openpyxl itself must refuse the bomb through defusedxml.
-    with pytest.raises(Invalid) as caught:
-        safety._load("lol.xlsx", BytesIO(hostile.entity_bomb_workbook(in_sheet)))
-    assert caught.value.message == "lol.xlsx contains XML entity declarations, which are refused"
-
-
 @pytest.mark.parametrize("in_sheet", [True, False])
-def test_entities_streaming_reader_refuses_bomb(in_sheet: bool) -> None:
-    # Behind the archive scan, the reader the import streams rows with refuses the bomb too.
-    with pytest.raises(Invalid) as caught:
-        book = StreamedWorkbook(BytesIO(hostile.entity_bomb_workbook(in_sheet)), "lol.xlsx")
+def test_entities_reader_behind_the_scan_refuses_bomb(in_sheet: bool) -> None:
+    # Behind the archive scan, the reader does not expand the entities either: it refuses.
+    data = BytesIO(hostile.entity_bomb_workbook(in_sheet))
+    small = SheetScan({}, {}, last_row=1, last_column=1, widest="A1", shared_bytes=0)
+    with pytest.raises(Invalid):
+        book = CheckedWorkbook(data, "lol.xlsx", {"Projects": small})
         for title in book.sheet_names:
             list(book.rows(title))
-    assert caught.value.message == "lol.xlsx contains XML entity declarations, which are refused"
 
 
-def test_openpyxl_failure_wrapped(upload) -> None:
+def test_reader_failure_wrapped(upload) -> None:
     data = hostile.rezip(hostile.real_xlsx(), {"xl/workbook.xml": b"<workbook>broken"})
     message = refused(upload(data, "odd.xlsx"))
     assert message.startswith("odd.xlsx could not be read as an Excel workbook")
@@ -273,67 +259,104 @@ def test_dimension_lie_small_sheet_streams(upload) -> None:
     )
     data = hostile.with_sheet_xml(sheet, dimension="A1:XFD1048576")
     started = time.monotonic()
-    rows = rows_of(data, upload, max_rows=10, max_columns=3)
+    rows = rows_of(data, upload)
     assert time.monotonic() - started < 5
     assert [number for number, _cells in rows] == list(range(1, 11))
     assert all(len(cells) == 3 for _number, cells in rows)
-    assert rows[9][1][2] == CellValue(10, False, "C10")
+    assert rows[9][1][2] == 10
 
 
-def test_rows_over_cap_refused_early(upload) -> None:
+def test_rows_over_cap_refused_early(upload, monkeypatch) -> None:
     # The sheet XML is broken at its very end: reading it all would report damage, not the cap.
+    monkeypatch.setattr(safety, "MAX_ROWS", 50)
     sheet = hostile.number_rows(1, 5000) + "<row><c><v>1</oops>"
-    message, seen = stream_refused(hostile.with_sheet_xml(sheet), upload, max_rows=50)
-    assert message == "sheet Projects has more than 50 rows"
-    assert seen == 50
+    message = refused(upload(hostile.with_sheet_xml(sheet)))
+    assert message == "upload.xlsx has a sheet of more than 50 rows"
 
 
-def test_rows_gap_then_content_refused(upload) -> None:
+def test_rows_gap_then_content_refused(upload, monkeypatch) -> None:
+    monkeypatch.setattr(safety, "MAX_ROWS", 100)
     sheet = hostile.number_rows(1, 2) + hostile.number_rows(900, 900)
-    message, seen = stream_refused(hostile.with_sheet_xml(sheet), upload, max_rows=100)
+    message = refused(upload(hostile.with_sheet_xml(sheet)))
     assert message == "sheet Projects has more than 100 rows"
-    assert seen == 2
 
 
-def test_columns_over_cap_refused(upload) -> None:
-    data = hostile.real_xlsx([["a"] * 3, [1] * 12])
-    message, seen = stream_refused(data, upload, max_columns=10)
+def test_columns_over_cap_refused(upload, monkeypatch) -> None:
+    monkeypatch.setattr(safety, "MAX_COLUMNS", 10)
+    message = refused(upload(hostile.real_xlsx([["a"] * 3, [1] * 12])))
     assert message == "sheet Projects has more than 10 columns (cell L2 is filled)"
-    assert seen == 1
+
+
+def _prefixed(data: bytes) -> bytes:
+    """Write the sheet's elements with a namespace prefix, as some tools do."""
+    sheet = hostile.member(data, hostile.SHEET).decode()
+    sheet = sheet.replace("<worksheet xmlns=", "<x:worksheet xmlns:x=").replace(
+        "</worksheet", "</x:worksheet"
+    )
+    for name in ("dimension", "sheetData", "row", "c", "v"):
+        sheet = sheet.replace(f"<{name}", f"<x:{name}").replace(f"</{name}>", f"</x:{name}>")
+    return hostile.rezip(data, {hostile.SHEET: sheet.encode()})
+
+
+@pytest.mark.parametrize("prefixed", [False, True])
+def test_sparse_cells_spanning_the_sheet_refused(upload, prefixed) -> None:
+    # Two cells far apart: the reader would hold every cell between them (200 columns by
+    # 199,999 rows); plain cells are seen by the quick scan, prefixed ones by the XML parser.
+    sheet = '<row r="1"><c r="A1"><v>1</v></c></row>'
+    sheet += '<row r="199999"><c r="GR199999"><v>1</v></c></row>'
+    data = hostile.with_sheet_xml(sheet)
+    if prefixed:
+        data = _prefixed(data)
+    message = refused(upload(data, "sparse.xlsx"))
+    assert message == "sparse.xlsx expands to more than 200 MiB when unpacked, which is refused"
+
+
+def test_shared_string_named_by_many_cells_refused(upload) -> None:
+    # A 1 MiB string stored once and named by 300 cells would be copied into each of them.
+    strings = f'<sst xmlns="{hostile.MAIN_NS}"><si><t>{"x" * MiB}</t></si></sst>'
+    cells = "".join(f'<row r="{r}"><c r="A{r}" t="s"><v>0</v></c></row>' for r in range(1, 301))
+    data = hostile.rezip(
+        hostile.shared_strings_workbook(strings),
+        {hostile.SHEET: hostile.member(hostile.with_sheet_xml(cells), hostile.SHEET)},
+    )
+    message = refused(upload(data, "strings.xlsx"))
+    assert message == "strings.xlsx expands to more than 200 MiB when unpacked, which is refused"
 
 
 def test_sheet_damaged_while_streaming_refused(upload) -> None:
     sheet = hostile.number_rows(1, 3) + "<row><c><v>1</oops>"
-    message, seen = stream_refused(hostile.with_sheet_xml(sheet), upload)
+    message = refused(upload(hostile.with_sheet_xml(sheet)))
     assert message == "sheet Projects is damaged and cannot be read"
-    assert seen <= 3
 
 
 def test_cells_shared_strings_read(upload) -> None:
     rows = rows_of(hostile.shared_strings_workbook(), upload)
-    assert rows == [(1, [CellValue("code", False, "A1")]), (2, [CellValue("P1", False, "A2")])]
+    assert rows == [(1, ["code"]), (2, ["P1"])]
 
 
 def test_cells_empty_cells_keep_positions(upload) -> None:
     sheet = '<row r="2"><c r="A2" t="inlineStr"><is><t>x</t></is></c><c r="C2"><v>3</v></c></row>'
     rows = rows_of(hostile.with_sheet_xml(sheet), upload)
-    assert rows == [
-        (2, [CellValue("x", False, "A2"), CellValue(None, False, "B2"), CellValue(3, False, "C2")])
-    ]
+    assert rows == [(2, ["x", "", 3])]
 
 
 def test_cells_formula_reported(upload) -> None:
     data = hostile.real_xlsx([["a", "b", "total"], [2, 3, "=A2*B2"]])
-    cells = rows_of(data, upload)[1][1]
-    assert cells[2] == CellValue("=A2*B2", True, "C2")
-    assert not cells[0].is_formula
+    assert formulas_of(data, upload) == {"C2": "A2*B2"}
 
 
 def test_cells_text_starting_with_equals_is_text(upload) -> None:
     # Text cells (the export writes risky text quote-prefixed) are values, never formulas.
     sheet = '<row r="1"><c r="A1" t="inlineStr"><is><t>=HYPERLINK("x")</t></is></c></row>'
-    rows = rows_of(hostile.with_sheet_xml(sheet), upload)
-    assert rows[0][1][0] == CellValue('=HYPERLINK("x")', False, "A1")
+    data = hostile.with_sheet_xml(sheet)
+    assert rows_of(data, upload)[0][1][0] == '=HYPERLINK("x")'
+    assert formulas_of(data, upload) == {}
+
+
+def test_cells_error_value_kept_as_its_text(upload) -> None:
+    # An error pasted as a value (#N/A) is its text, as Excel shows it, not an empty cell.
+    sheet = '<row r="1"><c r="A1" t="e"><v>#N/A</v></c><c r="B1"><v>2</v></c></row>'
+    assert rows_of(hostile.with_sheet_xml(sheet), upload) == [(1, ["#N/A", 2])]
 
 
 def test_name_shown_instead_of_path(upload) -> None:

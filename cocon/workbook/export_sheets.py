@@ -78,7 +78,7 @@ def write_summary(context: _Context) -> None:
     """Write the rollup of every org down to the capped depth, as an outline, and its chart."""
     roots = rollup_tree(context.session, context.root, context.year, _summary_depth(context.root))
     nodes = list(_walk(roots))
-    writer = SheetWriter(context, SUMMARY, SUMMARY.columns, freeze="C2", outline=True, fast=False)
+    writer = SheetWriter(context, SUMMARY, SUMMARY.columns, freeze="C2", outline=True)
     ws = writer.ws
     writer.start(len(nodes))
     for node, depth in nodes:

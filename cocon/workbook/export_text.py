@@ -1,8 +1,4 @@
-"""Text as an export writes it: what XML can carry, what Excel must not take for a formula.
-
-``inline_string`` renders a text cell's XML exactly as xlsxwriter's constant-memory mode would
-(the same escapes, the same whitespace attribute), for the sheet writer's fast path.
-"""
+"""Text as an export writes it: what XML can carry, what Excel must not take for a formula."""
 
 from __future__ import annotations
 
@@ -36,12 +32,9 @@ NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff\ud800-\udfff]")  #
 _NEWLINES = re.compile(r"\r\n?")
 # Characters XML 1.0 cannot carry (tab, LF and CR it can; CR is handled above).
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-# Text shaped like Excel's own escape _xHHHH_: xlsxwriter escapes its underscore (_x005F_xHHHH_).
-_ESCAPE_LIKE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _HALF_LIMIT = MAX_CELL_TEXT // 2
 # Anything in text that asks for more than writing it as it is: cleaning, escaping, tab or LF.
 _NOT_PLAIN = re.compile(r"[\x00-\x1f\ufffe\uffff\ud800-\udfff&<>]|_x[0-9a-fA-F]{4}_")
-not_plain = _NOT_PLAIN.search
 
 
 def clean_text(value: object) -> str:
@@ -87,14 +80,3 @@ def cell_text(value: object) -> str:
 def is_rich_shaped(text: str) -> bool:
     """Tell whether xlsxwriter would copy text into the XML unescaped, as rich text."""
     return text.startswith("<r>") and text.endswith("</r>")
-
-
-def inline_string(ref: str, style: str, text: str) -> str:
-    """Return the <c> element of clean, non-empty, not rich-shaped text, as xlsxwriter writes it."""
-    if "_x" in text:
-        text = _ESCAPE_LIKE.sub(r"_x005F\1", text)
-    # xlsxwriter's test is the regular expression \s at either end; str.isspace agrees.
-    space = ' xml:space="preserve"' if text[0].isspace() or text[-1].isspace() else ""
-    if "&" in text or "<" in text or ">" in text:
-        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'

@@ -13,8 +13,8 @@ export_sheets writes each sheet, export_sheet is the row writer, export_text the
   Checks included (cocon.findings_stream.stream_failing_rows), reads its rows with ``yield_per``, so
   memory stays flat however many rows there are. Rows are therefore written strictly top to
   bottom, each row's outline level set before its cells. Only the Summary (one row per org down
-  to a capped depth) is built in memory. Data rows are rendered to XML by the row writer itself,
-  byte for byte as xlsxwriter would, without its per-cell bookkeeping. The whole export reads
+  to a capped depth) is built in memory. The row writer hands each row to xlsxwriter's
+  ``write_row`` as plain values, money and dates formatted by their columns. The whole export reads
   one snapshot: REPEATABLE READ on PostgreSQL when the session has not begun yet, SQLite's read
   transaction otherwise.
 - Money: amounts are integer fen in cocon; a cell holds ``fen / 100``, the double nearest the
@@ -29,9 +29,9 @@ export_sheets writes each sheet, export_sheet is the row writer, export_text the
   formula carries its result as the cached value, computed exactly from the integer fen written
   above it, so a viewer that does not recalculate shows the right figure (Excel recalculates on
   load all the same). Excel's own sum of doubles can stray from it by far less than a fen.
-- Formula injection: all text is written as inline-string cells, by the row writer or by
-  ``write_string`` (never ``write``, which would take text starting with = for a formula; the
-  workbook's strings_to_* conversions are off too). A
+- Formula injection: all text is written as inline-string cells, by ``write_row`` (only text
+  that cannot be a formula: the workbook's strings_to_* conversions are off) or by
+  ``write_string``. A
   text cell whose text starts with = + - @, tab, CR or LF, or that reads like an Excel error
   (#N/A…), also gets the quote_prefix format: Excel shows the text as it is and keeps it text
   even when the cell is edited. No character is added to the value, so an importer has nothing
@@ -50,8 +50,8 @@ export_sheets writes each sheet, export_sheet is the row writer, export_text the
 
 from __future__ import annotations
 
-import contextlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -163,11 +163,14 @@ def export_workbook(
         target = (
             os.fspath(path_or_stream) if isinstance(path_or_stream, os.PathLike) else path_or_stream
         )
+        # The rows' temporary files go to a folder of this export's own, removed whatever happens.
+        scratch = tempfile.TemporaryDirectory(prefix="cocon-export-")
         workbook = Workbook(
             target,
             {
                 "constant_memory": True,  # rows stream to temporary files: memory stays flat
                 "in_memory": False,
+                "tmpdir": scratch.name,
                 "strings_to_numbers": False,
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
@@ -197,13 +200,10 @@ def export_workbook(
             batch=BATCH,  # read now: tests change it
             with_contacts=with_contacts,
         )
-        try:
+        with scratch:
             for write in writers:
                 write(context)
             workbook.close()
-        except BaseException:
-            _discard(workbook)
-            raise
         return summary
 
 
@@ -287,15 +287,3 @@ class _Context:
             yield from result
         finally:
             result.close()
-
-
-def _discard(workbook: Workbook) -> None:
-    """Remove the temporary row files of a workbook that will not be closed."""
-    for worksheet in workbook.worksheets():
-        handle = getattr(worksheet, "row_data_fh", None)
-        name = getattr(worksheet, "row_data_filename", None)
-        if handle is not None:
-            handle.close()
-        if name:
-            with contextlib.suppress(OSError):
-                os.unlink(name)

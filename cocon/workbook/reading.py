@@ -12,18 +12,17 @@ import csv
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
-
-from openpyxl.utils import get_column_letter
 
 from cocon.errors import Invalid, SourceProblem
 from cocon.i18n import _, use_language
 from cocon.labels import label
 from cocon.workbook.export_layout import is_totals_row as labelled_total
 from cocon.workbook.schema import Column, Kind, Sheet, column_for_header, fold, sheet_for_title
+from cocon.workbook.xlsx_scan import get_column_letter
 
 HEADER_SEARCH_ROWS = 10
 # Units of money other than the yuan that a header may name, e.g. 金额（万元）, Amount (10k yuan).
@@ -31,6 +30,7 @@ _OTHER_UNIT = re.compile(r"[百千万亿]|thousand|million|billion|10k")
 # Formulas of a sheet by row, then by column (1-based): {line: {column: formula text}}.
 Formulas = dict[int, dict[int, str]]
 _NO_FORMULAS: frozenset[str] = frozenset()
+_EXCEL_EPOCH = date(1899, 12, 30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,18 +303,19 @@ def is_totals_row(values: list, formulas: dict[int, str] | None = None) -> bool:
 def read_xlsx(
     path: Path, name: str | None = None
 ) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
-    """Open every recognised sheet of a workbook that passes the safety checks, rows streamed.
+    """Open every recognised sheet of a workbook that passes the safety checks.
 
-    name is what the messages call the file (default: its name on disk). Each sheet's header is
-    found now; its rows are read as the import takes them (a damaged sheet raises Invalid then).
-    The safety scan already named every formula cell, so a formula is still refused wherever a
-    value is expected.
+    name is what the messages call the file (default: its name on disk). Each sheet is read
+    whole and its header found now; the rows are turned into source rows as the import takes
+    them. The safety scan already named every formula cell, so a formula is still refused
+    wherever a value is expected.
     """
     from cocon.workbook.safety import check_upload
-    from cocon.workbook.xlsx_rows import StreamedWorkbook
+    from cocon.workbook.xlsx_read import CheckedWorkbook, by_line
 
-    copy, formulas = check_upload(path, name=name)
-    book = StreamedWorkbook(copy, name or path.name)
+    shown = name or path.name
+    copy, scans = check_upload(path, name=name)
+    book = CheckedWorkbook(copy, shown, scans)
     sheets, ignored, problems = [], [], []
     for title in book.sheet_names:
         sheet = sheet_for_title(title)
@@ -322,29 +323,13 @@ def read_xlsx(
             ignored.append(title)
             continue
         rows = book.rows(title)
-        source = build_sheet(sheet, title, rows, problems, _by_line(formulas.get(title, {})))
+        found = scans.get(title)
+        formulas = by_line(found.formulas) if found else {}
+        source = build_sheet(sheet, title, rows, problems, formulas)
         if source is not None:
-            if rows.declared_rows is not None:
-                source.expected_rows = max(rows.declared_rows - source.header_line, 0)
+            source.expected_rows = max(rows.height - source.header_line, 0)
             sheets.append(source)
     return sheets, ignored, problems
-
-
-_COORDINATE = re.compile(r"([A-Z]+)(\d+)")
-
-
-def _by_line(formulas: dict[str, str]) -> Formulas:
-    """Index a sheet's formulas (by cell reference) by row, then column."""
-    from openpyxl.utils import column_index_from_string
-
-    result: Formulas = {}
-    for coordinate, formula in formulas.items():
-        match = _COORDINATE.fullmatch(coordinate)
-        if match is None:
-            continue
-        column = column_index_from_string(match[1])
-        result.setdefault(int(match[2]), {})[column] = formula
-    return result
 
 
 def read_csv_folder(folder: Path) -> tuple[list[SourceSheet], list[str], list[SourceProblem]]:
@@ -409,9 +394,8 @@ def read_value(column: Column, value: object, is_formula: bool = False) -> objec
     if column.kind in (Kind.CODE, Kind.ORG, Kind.TEXT) and isinstance(value, (int, Decimal)):
         return str(value)
     if column.kind is Kind.DATE and isinstance(value, int) and 20_000 <= value <= 80_000:
-        from openpyxl.utils.datetime import from_excel
-
-        return from_excel(value).date()
+        # A date serial in a cell without a date format (1900 system, past its leap-year bug).
+        return _EXCEL_EPOCH + timedelta(days=value)
     return value
 
 
