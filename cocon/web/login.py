@@ -80,7 +80,7 @@ def login(
             session,
             "login_failed",
             "session",
-            code=username,
+            code="".join(char for char in username if char.isprintable()),  # as typed, less NUL
             org_id=known.org_id if known else None,  # the admins of that user see it
             details={"address": client.address},
         )
