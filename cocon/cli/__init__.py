@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from cocon import demo
 from cocon.cli.audit import audit_group
 from cocon.cli.base import AppContext, pass_app, report_errors
 from cocon.cli.money import COMMANDS as MONEY_COMMANDS
@@ -46,6 +45,7 @@ def init(app: AppContext) -> None:
 @report_errors
 def demo_command(app: AppContext) -> None:
     """Load the Gongshu demo data (running it again changes nothing)."""
+    from cocon import demo  # the importer and the division loader: only this command needs them
     with app.session(write=True) as session:
         summary = demo.load_demo(session, policies=app.policies)
     print_division_summary(summary.divisions)
