@@ -1,9 +1,9 @@
-"""Project pages: the filtered list, one project with its money, the forms, status changes."""
+"""Project pages: the filtered list, one project with its money and its status changes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,23 +20,17 @@ from cocon.errors import CoconError, Forbidden, Invalid, NotFound, Refused
 from cocon.i18n import _
 from cocon.labels import choices, parse_choice, source_label
 from cocon.models import Category, ContributionKind, Level, Org, Project, Status
-from cocon.money import format_yuan
 from cocon.orgs import breadcrumb, level_name
 from cocon.projects import (
-    FieldErrors,
-    ProjectInput,
     change_status,
-    clean_project,
     contributions_of,
     get_project,
     parse_year,
-    save_project,
 )
 from cocon.review import review_panel, status_history
 from cocon.rights import Right, status_right
 from cocon.rollup import SOURCE_KEYS
 from cocon.times import china_time
-from cocon.versions import StaleVersion, check_version
 from cocon.web.audit import project_history
 from cocon.web.auth import current_account, needs, require
 from cocon.web.errors import status_of
@@ -45,7 +39,6 @@ from cocon.web.queries import (
     SORT_KEYS,
     ProjectFilters,
     funding_lines,
-    orgs_in_scope,
     project_rows,
     project_totals,
 )
@@ -55,20 +48,6 @@ PAGE_SIZE = 50
 # Above this many orgs in scope, owner and site are typed as codes instead of picked.
 ORG_CHOICES_LIMIT = 600
 FILTER_PARAMS = ("year", "status", "category", "level", "under", "partner", "q")
-FORM_FIELDS = (
-    "code",
-    "name",
-    "owner",
-    "site",
-    "category",
-    "year",
-    "start_date",
-    "end_date",
-    "budget",
-    "area_m2",
-    "households_served",
-    "description",
-)
 LEVEL_KEYS = {level.name.lower(): int(level) for level in Level}
 DONE = ("created", "saved", "status", "returned")
 # Text a code must not hold to stay one segment of a web address.
@@ -265,164 +244,12 @@ def refused_page(
     )
 
 
-def form_values(data: Mapping[str, str]) -> dict[str, str]:
-    """Keep what the user typed in each field of the project form."""
-    return {key: str(data.get(key) or "").strip() for key in FORM_FIELDS}
-
-
-def project_values(session: Session, project: Project) -> dict[str, str]:
-    """Return a project's fields as the form shows them."""
-    dates = {k: getattr(project, k) for k in ("start_date", "end_date")}
-    return {
-        "code": project.code,
-        "name": project.name,
-        "owner": session.get(Org, project.owner_id).code,
-        "site": session.get(Org, project.site_id).code,
-        "category": project.category,
-        "year": str(project.year),
-        **{k: d.isoformat() if d else "" for k, d in dates.items()},
-        "budget": format_yuan(project.budget_fen, symbol=False),
-        "area_m2": "" if project.area_m2 is None else str(project.area_m2),
-        "households_served": (
-            "" if project.households_served is None else str(project.households_served)
-        ),
-        "description": project.description or "",
-        "version": str(project.version),
-    }
-
-
-def conflict_form(
-    session: Session, scope: Org, project: Project, values: dict[str, str], stale: StaleVersion
-) -> Template:
-    """Show the form with the user's values over the current version, theirs beside them."""
-    theirs = project_values(session, project)
-    values = {**values, "version": theirs["version"]}
-    context = form_context(session, scope, values, {}, project)
-    context["conflict"] = {"theirs": theirs, "message": stale.message}
-    return Template("projects/form.html", context=context, status_code=409)
-
-
-def save_form(
-    session: Session, scope: Org, values: dict[str, str], project: Project | None = None
-) -> tuple[Project | None, dict[str, str]]:
-    """Save the project form; return the project, or the errors by field (nothing saved)."""
-    errors: dict[str, str] = {}
-    orgs: dict[str, Org | None] = {"owner": None, "site": None}
-    for field in orgs:
-        if values[field]:
-            try:
-                orgs[field] = org_in_scope(session, values[field], scope)
-            except (Invalid, NotFound) as error:
-                errors[field] = error.message
-    data = ProjectInput(**{**{k: v for k, v in values.items() if k != "version"}, **orgs})
-    try:
-        if errors:  # check the rest too, so every error shows at once, but save nothing
-            clean_project(data, code_holder=None, project_id=None)
-            return None, errors
-        return save_project(session, data, project), {}
-    except FieldErrors as error:
-        errors = {**error.by_field(), **errors}
-    except Invalid as error:
-        errors = {error.field or "name": error.message, **errors}
-    for field in ("category", "year"):  # left empty: say so rather than list what is valid
-        if field in errors and not values[field]:
-            errors[field] = _("This field is required")
-    return None, errors
-
-
-def form_context(
-    session: Session,
-    scope: Org,
-    values: dict[str, str],
-    errors: dict[str, str],
-    project: Project | None = None,
-) -> dict:
-    """Gather what the project form shows: values, errors, and the orgs to pick from."""
-    owners = orgs_in_scope(session, scope, limit=ORG_CHOICES_LIMIT + 1)
-    sites = orgs_in_scope(session, scope, level=Level.COMMUNITY, limit=ORG_CHOICES_LIMIT + 1)
-    streets = {o.id: o.name for o in orgs_in_scope(session, scope, level=Level.STREET)}
-    return {
-        "scope": scope,
-        "project": project,
-        "values": values,
-        "errors": errors,
-        "owners": owners if len(owners) <= ORG_CHOICES_LIMIT else None,
-        "sites": sites if len(sites) <= ORG_CHOICES_LIMIT else None,
-        "streets": streets,
-        "categories": choices(Category),
-    }
-
-
-@get("/projects/new", name="project_new", sync_to_thread=True, opt=needs(Right.EDIT, **FORM_PAGE))
-def project_new(request: Request, session: NamedDependency[Session]) -> Template:
-    """Show an empty project form; the owner starts as the scope org."""
-    scope = current_scope(request, session)
-    values = form_values({"owner": scope.code, "site": request.query_params.get("site") or ""})
-    values["year"] = request.query_params.get("year") or str(date.today().year)
-    return Template("projects/form.html", context=form_context(session, scope, values, {}))
-
-
-@post("/projects/new", name="project_create", sync_to_thread=True, opt=needs(Right.EDIT))
-def project_create(
-    request: Request, session: NamedDependency[Session], data: URLEncodedBody[dict[str, str]]
-) -> Template | Redirect:
-    """Create a project and show it, or show the form again with the errors beside the fields."""
-    scope = current_scope(request, session)
-    values = form_values(data)
-    project, errors = save_form(session, scope, values)
-    if project is None:
-        context = form_context(session, scope, values, errors)
-        return Template("projects/form.html", context=context, status_code=400)
-    return Redirect(
-        scoped_url(request, f"/projects/{project.code}", done="created"), status_code=303
-    )
-
-
-@get("/projects/{code:str}/edit", name="project_edit", sync_to_thread=True, opt=needs(Right.EDIT, **FORM_PAGE))
-def project_edit(
-    code: FromPath[str], request: Request, session: NamedDependency[Session]
-) -> Template:
-    """Show the form of a project of scope, filled in."""
-    scope = current_scope(request, session)
-    project = get_project(session, code, scope)
-    values = project_values(session, project)
-    return Template("projects/form.html", context=form_context(session, scope, values, {}, project))
-
-
-@post("/projects/{code:str}/edit", name="project_update", sync_to_thread=True, opt=needs(Right.EDIT))
-def project_update(
-    code: FromPath[str],
-    request: Request,
-    session: NamedDependency[Session],
-    data: URLEncodedBody[dict[str, str]],
-) -> Template | Redirect:
-    """Save a project of scope and show it, or show the form again with the errors."""
-    scope = current_scope(request, session)
-    project = get_project(session, code, scope)
-    values = {**form_values(data), "version": str(data.get("version") or "").strip()}
-    try:
-        check_version(project, values["version"])
-    except StaleVersion as stale:
-        return conflict_form(session, scope, project, values, stale)
-    saved, errors = save_form(session, scope, values, project)
-    if saved is None:
-        context = form_context(session, scope, values, errors, project)
-        return Template("projects/form.html", context=context, status_code=400)
-    return Redirect(scoped_url(request, f"/projects/{saved.code}", done="saved"), status_code=303)
-
-
-ROUTES = [
-    project_list,
-    project_new,
-    project_create,
-    project_page,
-    project_edit,
-    project_update,
-    project_status,
-]
+ROUTES = [project_list, project_page, project_status]
 
 
 def router() -> Router:
     """Group the project routes: one registration per path (Litestar wraps a sync handler again
     each time another handler joins its path, which breaks GET next to POST on a flat list)."""
-    return Router(path="/", route_handlers=ROUTES)
+    from cocon.web import project_forms
+
+    return Router(path="/", route_handlers=[*ROUTES, *project_forms.ROUTES])

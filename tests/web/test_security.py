@@ -34,7 +34,7 @@ from cocon.users import (
 from cocon.web import auth, create_app, sessions
 from cocon.web.app import host_allowed
 from cocon.web.auth import client_address, is_https
-from cocon.web.projects import project_values
+from cocon.web.project_forms import project_values
 from cocon.web.sessions import SESSION_COOKIE
 from tests.conftest import Cli, snapshot
 from tests.web.conftest import (
