@@ -105,8 +105,10 @@ def _add_outside(session) -> None:
 
     set_contribution(session, get_project(session, "XH-T-001"), partner, "1000")
     # The child's project draws only on the city's money: give it a line and payment of its own.
+    save_allocation(session, DEFAULT, org=get_org(session, "330105017"), year=2023, amount="1万",
+                    code="WH-T-A")  # fmt: skip
     child = draw(session, DEFAULT, get_project(session, "GS-2023-005"),
-                 get_allocation(session, "WH-2023-OWN"), "1000").row  # fmt: skip
+                 get_allocation(session, "WH-T-A"), "1000").row  # fmt: skip
     record_payment(session, DEFAULT, child, paid_on="2023-08-01", amount="500",
                    voucher_no="T-MATRIX-PAY")  # fmt: skip
     for target in TARGETS:
@@ -210,7 +212,7 @@ def concrete(path: str, target: Target) -> tuple[str, bool]:
 # A funding line and a payment of each target's project that the target's scope holds.
 REVERSIBLE = {
     "own": ("GS-2023", "GS2023-0061"),
-    "child": ("WH-2023-OWN", "T-MATRIX-PAY"),
+    "child": ("WH-T-A", "T-MATRIX-PAY"),
     "grandchild": ("SL-2023", "GS2023-0007"),
 }
 
