@@ -87,8 +87,8 @@ def commitments(
     excluding_sub: int | None = None,
 ) -> Commitments:
     """Sum the draws and sub-allocations against an allocation."""
-    lines = select(func.coalesce(func.sum(FundingLine.amount_fen), 0), func.count()).where(
-        FundingLine.allocation_id == allocation.id
+    lines = select(func.coalesce(func.sum(FundingLine.counted_fen()), 0), func.count()).where(
+        FundingLine.allocation_id == allocation.id, FundingLine.counting()
     )
     if excluding_line is not None:
         lines = lines.where(FundingLine.id != excluding_line)
@@ -335,6 +335,9 @@ def draw(
             )
     line = line or FundingLine(project_id=project.id, allocation_id=allocation.id, amount_fen=fen)
     line.amount_fen = fen
+    # One line per project and allocation: drawing again on a reversed one revives it with the
+    # new amount, and the trail shows the reversal and then this change.
+    line.reversed_at = line.reversed_by = line.reversed_by_id = line.reversal_reason = None
     session.add(line)
     session.flush()
     refresh_allocation(session, allocation.id)
@@ -354,7 +357,7 @@ def project_warnings(session: Session, policies: Policies, project: Project) -> 
 
 
 def paid_on_line(session: Session, line: FundingLine, excluding: int | None = None) -> int:
-    """Sum the payments made on a funding line (those awaiting confirmation count nothing)."""
+    """Sum the payments counted on a funding line (awaiting confirmation or reversed: nothing)."""
     statement = select(func.coalesce(func.sum(Payment.counted_fen()), 0)).where(
         Payment.funding_line_id == line.id
     )
@@ -404,6 +407,10 @@ def record_payment(
         raise Invalid(_("The payment date is missing"), field="paid_on")
     voucher = clean_text(voucher_no, "voucher_no", required=True, limit=40)
     existing = session.exec(select(Payment).where(Payment.voucher_no == voucher)).scalars().first()
+    from cocon.reversals import refuse_reversed_line, refuse_reversed_payment
+
+    refuse_reversed_payment(existing)
+    refuse_reversed_line(line)
     if existing is not None and existing.funding_line_id != line.id:
         raise Invalid(
             _("This voucher number cannot be used: check it, or give the one on the voucher"),

@@ -88,6 +88,8 @@ def _line_code(session: Session, line: FundingLine | None) -> str | None:
     return f"{project.code if project else '?'} ← {allocation.code if allocation else '?'}"
 
 
+# Who reversed a payment or funding line, when and why (reversed_by_id shows as reversed_by).
+REVERSAL_FIELDS = ("reversed_at", "reversed_by", "reversal_reason")
 TRACKED: dict[type, Tracked] = {
     Project: Tracked(
         "project",
@@ -109,13 +111,13 @@ TRACKED: dict[type, Tracked] = {
     ),
     FundingLine: Tracked(
         "funding_line",
-        ("project_id", "allocation_id", "amount_fen"),
+        ("project_id", "allocation_id", "amount_fen", *REVERSAL_FIELDS),
         lambda s, o: _line_code(s, o),
         lambda s, o: _owner_of_project(s, o.project_id),
     ),
     Payment: Tracked(
         "payment",
-        ("funding_line_id", "paid_on", "amount_fen", "voucher_no", "note"),
+        ("funding_line_id", "paid_on", "amount_fen", "voucher_no", "note", *REVERSAL_FIELDS),
         lambda s, o: o.voucher_no,
         lambda s, o: _owner_of_project(s, getattr(_line(s, o.funding_line_id), "project_id", None)),
     ),
@@ -201,6 +203,8 @@ def _action(entity: str, kind: str, changes: dict[str, list]) -> str:
         return "status"
     if entity == "payment" and kind == "create":
         return "payment"
+    if kind == "update" and (changes.get("reversed_at") or [None, None])[1] is not None:
+        return "reversal"
     return kind
 
 

@@ -116,7 +116,7 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
     for chunk in _chunks(ids):
         by_level: dict[int, dict[int, int]] = defaultdict(dict)
         for project_id, level, amount in connection.execute(
-            select(FundingLine.project_id, Org.level, func.sum(FundingLine.amount_fen))
+            select(FundingLine.project_id, Org.level, func.sum(FundingLine.counted_fen()))
             .select_from(FundingLine)
             .join(Allocation, Allocation.id == FundingLine.allocation_id)
             .join(Org, Org.id == Allocation.org_id)
@@ -136,13 +136,18 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
         for project_id, drawn, paid in connection.execute(
             select(
                 FundingLine.project_id,
-                FundingLine.amount_fen,
+                FundingLine.counted_fen(),
                 func.coalesce(func.sum(Payment.counted_fen()), 0),
             )
             .select_from(FundingLine)
             .outerjoin(Payment, Payment.funding_line_id == FundingLine.id)
             .where(in_list(connection, FundingLine.project_id, chunk))
-            .group_by(FundingLine.id, FundingLine.project_id, FundingLine.amount_fen)
+            .group_by(
+                FundingLine.id,
+                FundingLine.project_id,
+                FundingLine.amount_fen,
+                FundingLine.reversed_at,
+            )
         ):
             lines[project_id].append((int(drawn), int(paid)))
         updates = []
@@ -204,8 +209,12 @@ def refresh_allocations(session: Session, ids: Iterable[int]) -> None:
         drawn = dict(
             (allocation_id, (int(total), int(count)))
             for allocation_id, total, count in connection.execute(
-                select(FundingLine.allocation_id, func.sum(FundingLine.amount_fen), func.count())
-                .where(in_list(connection, FundingLine.allocation_id, chunk))
+                select(
+                    FundingLine.allocation_id, func.sum(FundingLine.counted_fen()), func.count()
+                )
+                .where(
+                    in_list(connection, FundingLine.allocation_id, chunk), FundingLine.counting()
+                )
                 .group_by(FundingLine.allocation_id)
             )
         )

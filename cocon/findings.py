@@ -278,15 +278,20 @@ def _overpaid_lines(
     result: dict[int, list[tuple[str, int, int]]] = {}
     for start in range(0, len(project_ids), 500):
         chunk = project_ids[start : start + 500]
-        paid = func.sum(Payment.counted_fen())
+        paid, drawn = func.sum(Payment.counted_fen()), FundingLine.counted_fen()
         statement = (
-            select(FundingLine.project_id, Allocation.code, FundingLine.amount_fen, paid)
+            select(FundingLine.project_id, Allocation.code, drawn, paid)
             .select_from(FundingLine)
             .join(Payment, Payment.funding_line_id == FundingLine.id)
             .join(Allocation, Allocation.id == FundingLine.allocation_id)
             .where(FundingLine.project_id.in_(chunk))
-            .group_by(FundingLine.project_id, Allocation.code, FundingLine.amount_fen)
-            .having(paid > FundingLine.amount_fen)
+            .group_by(
+                FundingLine.project_id,
+                Allocation.code,
+                FundingLine.amount_fen,
+                FundingLine.reversed_at,
+            )
+            .having(paid > drawn)
             .order_by(Allocation.code)
         )
         for project_id, code, drawn, total in session.execute(statement):

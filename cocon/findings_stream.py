@@ -247,9 +247,9 @@ def _stream_overpaid(
 ) -> Iterator[_Row]:
     template = overpaid_template()
     owner = aliased(Org)
-    paid = func.sum(Payment.counted_fen())
+    paid, drawn = func.sum(Payment.counted_fen()), FundingLine.counted_fen()
     statement = (
-        select(Project.code, Project.owner_id, owner.name, Allocation.code, FundingLine.amount_fen)
+        select(Project.code, Project.owner_id, owner.name, Allocation.code, drawn)
         .add_columns(paid)
         .select_from(FundingLine)
         .join(Payment, Payment.funding_line_id == FundingLine.id)
@@ -264,8 +264,9 @@ def _stream_overpaid(
             owner.name,
             Allocation.code,
             FundingLine.amount_fen,
+            FundingLine.reversed_at,
         )
-        .having(paid > FundingLine.amount_fen)
+        .having(paid > drawn)
         # Within a project, lines in the database's order of allocation codes, as failing_rows.
         .order_by(_in_code_order(session, Project.code), Allocation.code)
     )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     case,
+    or_,
 )
 from sqlmodel import Field, SQLModel
 
@@ -381,6 +382,26 @@ class FundingLine(SQLModel, table=True):
     project_id: int = Field(foreign_key="project.id", index=True, ondelete="RESTRICT")
     allocation_id: int = Field(foreign_key="allocation.id", index=True, ondelete="RESTRICT")
     amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # A wrong line is reversed, never deleted: it stays listed and counts zero (counted_fen).
+    reversed_at: datetime | None = None
+    reversed_by: str | None = Field(default=None, max_length=120)
+    reversed_by_id: int | None = None
+    reversal_reason: str | None = Field(default=None, max_length=200)
+
+    @property
+    def is_reversed(self) -> bool:
+        """Tell whether the line was reversed, so it draws nothing."""
+        return self.reversed_at is not None
+
+    @classmethod
+    def counting(cls):
+        """Return the SQL condition that a line still counts: it was not reversed."""
+        return cls.reversed_at.is_(None)
+
+    @classmethod
+    def counted_fen(cls):
+        """Return the SQL amount a line counts as drawn: nothing once reversed."""
+        return case((cls.counting(), cls.amount_fen), else_=0)
 
 
 class Payment(SQLModel, table=True):
@@ -403,11 +424,28 @@ class Payment(SQLModel, table=True):
     confirmed_by: str | None = Field(default=None, max_length=120)
     confirmed_by_id: int | None = None
     confirmed_at: datetime | None = None
+    # A wrong payment is reversed, never deleted: it stays listed and counts zero.
+    reversed_at: datetime | None = None
+    reversed_by: str | None = Field(default=None, max_length=120)
+    reversed_by_id: int | None = None
+    reversal_reason: str | None = Field(default=None, max_length=200)
+
+    @property
+    def is_reversed(self) -> bool:
+        """Tell whether the payment was reversed, so it pays nothing."""
+        return self.reversed_at is not None
+
+    @property
+    def counts(self) -> bool:
+        """Tell whether the payment counts as paid (the Python twin of counted_fen)."""
+        return not self.awaiting_confirmation and self.reversed_at is None
 
     @classmethod
     def counted_fen(cls):
-        """Return the SQL amount a payment counts as paid: nothing while it awaits confirmation."""
-        return case((cls.awaiting_confirmation.is_(True), 0), else_=cls.amount_fen)
+        """Return the SQL amount a payment counts as paid: nothing while it awaits
+        confirmation or once it was reversed."""
+        waits_or_reversed = or_(cls.awaiting_confirmation.is_(True), cls.reversed_at.is_not(None))
+        return case((waits_or_reversed, 0), else_=cls.amount_fen)
 
 
 # org_figures.figures_text: the org id and the figures in column order, as decimal text.

@@ -49,6 +49,8 @@ def awaiting_payment(session: Session, project: Project, voucher_no: object) -> 
         raise NotFound(_("This project has no payment with the voucher number {voucher}").format(
             voucher=voucher
         ))
+    if payment.is_reversed:
+        raise Refused(_("This payment was reversed: it needs no confirmation"))
     if not payment.awaiting_confirmation:
         raise Refused(_("This payment is already confirmed"))
     return payment

@@ -8,6 +8,7 @@ from cocon.cli.audit import audit_group
 from cocon.cli.base import AppContext, pass_app, report_errors
 from cocon.cli.money import COMMANDS as MONEY_COMMANDS
 from cocon.cli.orgs import orgs_group, print_division_summary
+from cocon.cli.reversals import funding_reverse, payment_reverse  # noqa: F401 (registers them)
 from cocon.cli.users import users_group
 from cocon.cli.workbook import COMMANDS as WORKBOOK_COMMANDS
 from cocon.cli.workbook import print_import_report

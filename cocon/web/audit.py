@@ -34,6 +34,7 @@ ACTIONS = {
     "delete": N_("deleted"),
     "status": N_("status changed"),
     "payment": N_("payment recorded"),
+    "reversal": N_("reversed"),
     "login": N_("signed in"),
     "logout": N_("signed out"),
     "login_failed": N_("sign-in failed"),

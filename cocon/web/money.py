@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from litestar import Router
 
-from cocon.web import money_allocations, money_funding
+from cocon.web import money_allocations, money_funding, money_reversals
 
-ROUTES = [*money_allocations.ROUTES, *money_funding.ROUTES]
+ROUTES = [*money_allocations.ROUTES, *money_funding.ROUTES, *money_reversals.ROUTES]
 
 
 def router() -> Router:

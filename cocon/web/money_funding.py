@@ -44,7 +44,7 @@ from cocon.web.projects import FORM_PAGE, scoped_url
 from cocon.web.queries import LineRow, funding_lines
 from cocon.web.scope import current_scope
 
-DONE = ("drawn", "paid", "confirmed")
+DONE = ("drawn", "paid", "confirmed", "reversed")
 DRAW_FIELDS = ("allocation", "amount")
 PAY_FIELDS = ("allocation", "paid_on", "amount", "voucher_no", "note")
 
@@ -94,6 +94,8 @@ def project_funding(
         "owner": session.get(Org, project.owner_id),
         "lines": paid_lines,
         "payments": [(row.allocation.code, payments) for row, _visible, payments in paid_lines],
+        # Payments on lines whose allocation scope holds may be reversed here, as paid there.
+        "reversible": [row.allocation.code for row, visible, _payments in paid_lines if visible],
         "audit_rows": project_history(
             request,
             session,
@@ -114,7 +116,11 @@ def draw_context(
     session: Session, scope: Org, project: Project, values: dict, errors: dict
 ) -> dict:
     """Gather what the draw form shows: the allocations to pick with their room, and the lines."""
-    drawn = {row.allocation.id: row.line.amount_fen for row in funding_lines(session, project)}
+    drawn = {
+        row.allocation.id: row.line.amount_fen
+        for row in funding_lines(session, project)
+        if not row.line.is_reversed
+    }
     options = [
         (allocation, org, used, drawn.get(allocation.id))
         for allocation, org, used in drawable_allocations(session, project, scope)
@@ -174,7 +180,11 @@ def draw_save(
 
 def pay_context(session: Session, scope: Org, project: Project, values: dict, errors: dict) -> dict:
     """Gather what the payment form shows: the lines scope may pay on, with what is left."""
-    lines = [row for row, visible in _line_rows(session, project, scope) if visible]
+    lines = [
+        row
+        for row, visible in _line_rows(session, project, scope)
+        if visible and not row.line.is_reversed
+    ]
     return {
         "scope": scope,
         "project": project,

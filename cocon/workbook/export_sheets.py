@@ -256,6 +256,8 @@ def write_funding(context: _Context) -> None:
         .join(Project, Project.id == FundingLine.project_id)
         .join(Allocation, Allocation.id == FundingLine.allocation_id)
         .join(holder, holder.id == Allocation.org_id)
+        # A reversed line draws nothing: imported back, it would draw again.
+        .where(FundingLine.counting())
     ).order_by(Project.code, Allocation.code)
     writer = SheetWriter(context, FUNDING, (*FUNDING.columns, *FUNDING_EXTRAS))
     writer.start(context.count(statement))
@@ -347,8 +349,9 @@ def write_payments(context: _Context) -> None:
         .join(FundingLine, FundingLine.id == Payment.funding_line_id)
         .join(Project, Project.id == FundingLine.project_id)
         .join(Allocation, Allocation.id == FundingLine.allocation_id)
-        # One awaiting its second signature is not paid yet: imported back, it would count.
-        .where(Payment.awaiting_confirmation.is_(False))
+        # One awaiting its second signature is not paid yet, a reversed one never was:
+        # imported back, either would count.
+        .where(Payment.counted_fen() == Payment.amount_fen)
     ).order_by(Project.code, Allocation.code, Payment.paid_on, Payment.voucher_no)
     writer = SheetWriter(context, PAYMENTS, PAYMENTS.columns)
     writer.start(context.count(statement))

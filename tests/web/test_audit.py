@@ -89,6 +89,11 @@ WRITES = {
         "/projects/GS-2023-006/return", {"reason": "预算说明不完整，请补充"}
     ),
     "/projects/{code:str}/confirm-payment": None,  # the second signature: tests/web/test_review.py
+    "/projects/{code:str}/payments/{voucher:str}/reverse": (
+        "/projects/GS-2023-028/payments/GS2023-0061/reverse", {"reason": "凭证号录错，冲销"}
+    ),
+    # Every demo line inside Gongshu has payments to reverse first: tests/web/test_reversals.py
+    "/projects/{code:str}/funding/{allocation:str}/reverse": None,
     "/import": None,  # tested below: the preview writes nothing but the waiting upload
     "/import/{token:str}/confirm": None,  # tested below with a real workbook
 }

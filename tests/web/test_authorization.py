@@ -100,9 +100,17 @@ def _add_outside(session) -> None:
         contact="王测试",
         phone="13900000000",
     )
+    from cocon.allocations import draw, get_allocation, record_payment
     from cocon.projects import get_project
 
     set_contribution(session, get_project(session, "XH-T-001"), partner, "1000")
+    # The child's project draws only on the city's money: give it a line and payment of its own.
+    save_allocation(session, DEFAULT, org=get_org(session, "330105017"), year=2023, amount="1万",
+                    code="WH-T-A")  # fmt: skip
+    child = draw(session, DEFAULT, get_project(session, "GS-2023-005"),
+                 get_allocation(session, "WH-T-A"), "1000").row  # fmt: skip
+    record_payment(session, DEFAULT, child, paid_on="2023-08-01", amount="500",
+                   voucher_no="T-MATRIX-PAY")  # fmt: skip
     for target in TARGETS:
         create_user(
             session,
@@ -201,6 +209,23 @@ def concrete(path: str, target: Target) -> tuple[str, bool]:
     return path, False
 
 
+# A funding line and a payment of each target's project that the target's scope holds.
+REVERSIBLE = {
+    "own": ("GS-2023", "GS2023-0061"),
+    "child": ("WH-T-A", "T-MATRIX-PAY"),
+    "grandchild": ("SL-2023", "GS2023-0007"),
+}
+
+
+def concrete_target(path: str, target: Target) -> tuple[str, bool]:
+    """Fill a route's path as concrete does, and the funding line's and payment's parts."""
+    path, names_target = concrete(path, target)
+    allocation, voucher = REVERSIBLE.get(target.kind, (target.allocation, "T-NONE"))
+    return path.replace("{allocation:str}", allocation).replace("{voucher:str}", voucher), (
+        names_target
+    )
+
+
 # The right a request needs beyond its route's: the status change sent is a cancellation.
 EFFECTIVE = {("POST", "/projects/{code:str}/status"): Right.EDIT}
 # Public or session routes the matrix leaves to their own tests (sign-in, sign-out).
@@ -272,7 +297,7 @@ def test_authorization_matrix(matrix, role):
                     continue
                 client.cookies.clear()
                 client.cookies.update(cookies[role])
-                path, names_target = concrete(template, target)
+                path, names_target = concrete_target(template, target)
                 with db.session_scope(engine) as session:
                     before = db.data_revision(session)
                 response = request(client, method, path, target, names_target)
