@@ -113,11 +113,14 @@ def credit_code(first17: str) -> str:
 NEW_PARTNER = credit_code("91330105MA2TEQ801")
 
 
-def every_sheet(*, payments: Sequence[Record] = ()) -> dict[str, list[list[object]]]:
+def every_sheet(
+    *, payments: Sequence[Record] = (), status: str = "已批准"
+) -> dict[str, list[list[object]]]:
     """One new row (or a change) in each of the seven sheets, linked to each other and the demo.
 
-    A new community profile, partner, project (walked to 已批准), contribution, allocation of
-    Wenhui Street, funding line, two payments of 3万 and 2万 out of 8万 drawn, then payments.
+    A new community profile, partner, project (walked to status: an import by a user, not the
+    operator, approves nothing), contribution, allocation of Wenhui Street, funding line, two
+    payments of 3万 and 2万 out of 8万 drawn, then payments.
     """
     base_payments = [
         {
@@ -156,7 +159,7 @@ def every_sheet(*, payments: Sequence[Record] = ()) -> dict[str, list[list[objec
                 project(
                     "T-2023-101",
                     category="养老服务",
-                    status="已批准",
+                    status=status,
                     budget="10万",
                     start_date=date(2023, 4, 1),
                     end_date="2023-12-01",

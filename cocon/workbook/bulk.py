@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session
 
+from cocon.actors import actor_of
 from cocon.audit import record_rows
 from cocon.db import bulk_insert, in_list, update_rows
 from cocon.derived import note_checked_projects, project_failures, refresh_projects
@@ -24,6 +25,7 @@ from cocon.labels import parse_choice
 from cocon.models import Org, Project, Status, StatusChange
 from cocon.orgs import resolve_org
 from cocon.projects import FieldErrors, ProjectInput, clean_project, status_path
+from cocon.rights import may_submit
 from cocon.workbook.steps import in_scope, outside_scope
 
 CHUNK = 10_000  # codes looked up per statement (all in one parameter)
@@ -235,6 +237,7 @@ class _Checker:
                     steps = status_path(start_status, target)
                 except CoconError as error:
                     raise Invalid(error.message, field="status") from None
+                _check_review(self.session, steps, owner)
             except FieldErrors as error:
                 problems += [locate(row, e) for e in error.errors]
                 self._failed(code)
@@ -322,6 +325,26 @@ def _write(
     refresh_projects(session, [ids[code] for code, _steps in history if code not in new])
     note_checked_projects(session, [ids[code] for code in new])
     return ids.values()
+
+
+def _check_review(session: Session, steps: list[Status], owner: Org | None) -> None:
+    """Refuse status steps an import may not take for its user (the operator takes any).
+
+    Approval is a reviewer's act on the project page (four eyes, one level up); submitting is
+    the owner office's, as on the page.
+    """
+    actor = actor_of(session)
+    if actor.is_operator or not steps:
+        return
+    if Status.APPROVED in steps:
+        raise Invalid(
+            _("An import does not approve projects: a reviewer approves them on the project page"),
+            field="status",
+        )
+    if Status.SUBMITTED in steps and owner is not None:
+        refusal = may_submit(actor, owner)
+        if refusal is not None:
+            raise Invalid(refusal.message, field="status")
 
 
 def _audit(inserts: list[dict], updates: list[dict], session: Session) -> None:

@@ -138,7 +138,7 @@ def test_template_download_is_a_workbook_in_the_language_asked(web, language, in
 
 def test_good_workbook_previews_then_imports_on_confirm(writer, fresh_url):
     before = snapshot(fresh_url)
-    response = upload(writer, xlsx_bytes(every_sheet()))
+    response = upload(writer, xlsx_bytes(every_sheet(status="草稿")))
     assert response.status_code == 200, response.text
     html = response.text
     assert "Nothing has been written yet" in html
@@ -165,7 +165,7 @@ def test_good_workbook_previews_then_imports_on_confirm(writer, fresh_url):
 
 def test_error_in_the_last_row_listed_with_no_confirm_and_nothing_written(writer, fresh_url):
     before = snapshot(fresh_url)
-    response = upload(writer, xlsx_bytes(every_sheet(payments=[LATE_PAYMENT])))
+    response = upload(writer, xlsx_bytes(every_sheet(payments=[LATE_PAYMENT], status="草稿")))
     assert response.status_code == 200
     html = response.text
     assert "1 problem: nothing can be imported until it is corrected" in html
@@ -184,7 +184,7 @@ def test_error_in_the_last_row_listed_with_no_confirm_and_nothing_written(writer
 
 
 def test_preview_shows_the_warnings_and_still_offers_to_confirm(writer):
-    rows = [project("T-W", status="已批准", start_date="2022-05-01")]
+    rows = [project("T-W", status="草稿", start_date="2022-05-01")]
     html = upload(writer, xlsx_bytes({"共建项目": table("projects", rows)})).text
     warnings = re.search(r'<section class="findings".*?</section>', html, re.S)[0]
     assert "T-W" in warnings and '<li class="finding">' in warnings
@@ -396,3 +396,12 @@ def test_dashboard_org_page_and_project_list_link_to_the_export(web):
     assert 'href="/export?year=2023"' in web.get("/?year=2023").text
     assert f'href="/export?org={WENHUI}&amp;year=2023"' in web.get(f"/orgs/{WENHUI}?year=2023").text
     assert 'href="/export?status=completed"' in web.get("/projects?status=completed").text
+
+
+def test_an_import_by_a_user_approves_nothing(writer, fresh_url):
+    rows = [project("T-A1", status="已批准"), project("T-A2", status="实施中")]
+    html = upload(writer, xlsx_bytes({"共建项目": table("projects", rows)}), org=WENHUI).text
+    assert html.count("An import does not approve projects") == 2
+    assert confirm_url(html) is None
+    assert find_project(fresh_url, "T-A1") is None
+
