@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import func, select
+
 from cocon import db
 from cocon.models import FundingLine, Payment, Project
 from tests.web.conftest import SIGNED_IN, sign_in, use_session
@@ -14,6 +16,18 @@ PROJECT = "GS-2023-028"  # owned by the district, drawing 50,000 on GS-2023, pai
 VOUCHER = "GS2023-0061"
 PAYMENT_FORM = f"/projects/{PROJECT}/payments/{VOUCHER}/reverse"
 LINE_FORM = f"/projects/{PROJECT}/funding/GS-2023/reverse"
+
+
+
+def _project(session):
+    """Return the project the tests reverse money of."""
+    return session.execute(select(Project).where(Project.code == PROJECT)).scalar_one()
+
+
+def _count(session, model) -> int:
+    """Count the reversed rows of a table."""
+    statement = select(func.count()).select_from(model).where(model.reversed_at.is_not(None))
+    return session.execute(statement).scalar_one()
 
 
 def read(url: str, query):
@@ -36,7 +50,7 @@ def as_user(client, username: str, backend: str):
 
 
 def _paid(url: str) -> int:
-    return read(url, lambda s: s.query(Project).filter_by(code=PROJECT).one().paid_fen)
+    return read(url, lambda s: _project(s).paid_fen)
 
 
 def _post(client, path: str, reason: str):
@@ -83,8 +97,7 @@ def test_a_refusal_saves_nothing(fresh_client, fresh_url):
     assert _paid(fresh_url) == paid and len(trail(fresh_url)) == entries
     reversed_rows = read(
         fresh_url,
-        lambda s: s.query(Payment).filter(Payment.reversed_at.is_not(None)).count()
-        + s.query(FundingLine).filter(FundingLine.reversed_at.is_not(None)).count(),
+        lambda s: _count(s, Payment) + _count(s, FundingLine),
     )
     assert reversed_rows == 0
 
@@ -94,9 +107,12 @@ def test_reversing_the_line_after_its_payments_and_drawing_again(fresh_client, f
         fresh_url,
         lambda s: [
             p.voucher_no
-            for p, line, project in s.query(Payment, FundingLine, Project)
-            .filter(Payment.funding_line_id == FundingLine.id)
-            .filter(FundingLine.project_id == Project.id, Project.code == PROJECT)
+            for (p,) in s.execute(
+                select(Payment)
+                .join(FundingLine, Payment.funding_line_id == FundingLine.id)
+                .join(Project, FundingLine.project_id == Project.id)
+                .where(Project.code == PROJECT)
+            )
         ],
     )
     for voucher in vouchers:
@@ -107,7 +123,7 @@ def test_reversing_the_line_after_its_payments_and_drawing_again(fresh_client, f
     added = trail(fresh_url)[before:]
     assert [e.action for e in added if e.entity == "funding_line"] == ["reversal"]
     assert all(e.actor == "gongshu-admin" and e.hash for e in added)
-    project = read(fresh_url, lambda s: s.query(Project).filter_by(code=PROJECT).one())
+    project = read(fresh_url, _project)
     assert (project.drawn_l3_fen, project.paid_fen) == (0, 0)
     page = fresh_client.get(f"/projects/{PROJECT}/funding?lang=en").text
     assert "<del>¥50,000.00</del>" in page and "Draw again" in page and "资金来源录错" in page
@@ -120,7 +136,7 @@ def test_reversing_the_line_after_its_payments_and_drawing_again(fresh_client, f
         follow_redirects=False,
     )
     assert drawn.status_code == 303
-    project = read(fresh_url, lambda s: s.query(Project).filter_by(code=PROJECT).one())
+    project = read(fresh_url, _project)
     assert project.drawn_l3_fen == 2000000
 
 
