@@ -14,7 +14,7 @@ import hashlib
 import ipaddress
 import logging
 import time
-from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from anyio import to_thread
@@ -47,8 +47,10 @@ def needs(right: Right, **opt: Any) -> dict[str, Any]:
     return {"right": right, **opt}
 
 
-def _networks(entries: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
+@cache
+def _networks(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    # Parsed once per setting: every request asks (the headers middleware, the client address).
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
 def _trusted(address: str, settings: Settings) -> bool:
