@@ -6,9 +6,8 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -26,6 +25,9 @@ from sqlalchemy import (
     text,
 )
 from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -104,6 +106,8 @@ def data_revision(session: Session) -> int:
 
 def alembic_config(engine: Engine) -> Config:
     """Return an Alembic config that runs cocon's migrations on engine."""
+    from alembic.config import Config  # Alembic only where the schema is migrated
+
     config = Config()
     config.set_main_option("script_location", str(resources.files("cocon") / "migrations"))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
@@ -113,7 +117,26 @@ def alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Create the schema or bring it up to the newest migration."""
+    if stored_revision(engine) == newest_revision():
+        return  # nothing to do, and loading Alembic would cost a short command most of its time
+    from alembic import command
+
     command.upgrade(alembic_config(engine), "head")
+
+
+def newest_revision() -> str:
+    """Return the revision of the newest migration (each file is named after its revision)."""
+    versions = resources.files("cocon") / "migrations" / "versions"
+    return max(item.name.split("_", 1)[0] for item in versions.iterdir() if item.name.endswith(".py"))
+
+
+def stored_revision(engine: Engine) -> str | None:
+    """Return the revision the database is at (None: no schema yet, or more than one head)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return found[0] if len(found) == 1 else None
 
 
 def schema_is_current(engine: Engine) -> bool:

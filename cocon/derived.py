@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 
-import numpy as np
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import identity_key
@@ -277,6 +276,8 @@ class IdLog:
         logs = [log._ids for log in (self, *others) if log._ids]
         if not logs:
             return
+        import numpy as np  # only bulk loads gather ids: a save or a check needs no numpy
+
         distinct = np.unique(np.concatenate([np.frombuffer(ids, dtype=np.int64) for ids in logs]))
         for start in range(0, len(distinct), size):
             yield distinct[start : start + size].tolist()

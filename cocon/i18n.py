@@ -10,9 +10,6 @@ from functools import cache
 from importlib import resources
 from io import BytesIO
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-
 from cocon.settings import LANGUAGES
 
 DEFAULT_LANGUAGE = "zh_CN"
@@ -22,6 +19,9 @@ _language: ContextVar[str] = ContextVar("cocon_language", default=DEFAULT_LANGUA
 @cache
 def translations(language: str) -> _gettext.NullTranslations:
     """Load the catalog of one language straight from its .po file."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     po = resources.files("cocon").joinpath("locale", language, "LC_MESSAGES", "messages.po")
     if not po.is_file():
         return _gettext.NullTranslations()
@@ -31,6 +31,11 @@ def translations(language: str) -> _gettext.NullTranslations:
     write_mo(buffer, catalog)
     buffer.seek(0)
     return _gettext.GNUTranslations(buffer)
+
+
+def N_(message: str) -> str:
+    """Mark message for translation without translating it now."""
+    return message
 
 
 def current_language() -> str:

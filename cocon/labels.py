@@ -6,14 +6,8 @@ from enum import StrEnum
 from functools import cache
 
 from cocon.errors import Invalid
-from cocon.i18n import _, translations
+from cocon.i18n import N_, _, translations
 from cocon.models import Category, ContributionKind, PartnerKind, Status, UnitType
-
-
-def N_(message: str) -> str:
-    """Mark message for translation without translating it now."""
-    return message
-
 
 LABELS: list[tuple[StrEnum, str]] = [
     (PartnerKind.ENTERPRISE, N_("enterprise")),

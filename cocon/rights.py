@@ -11,8 +11,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from cocon.errors import Forbidden, Refused
-from cocon.i18n import _
-from cocon.labels import N_
+from cocon.i18n import N_, _
 
 if TYPE_CHECKING:
     from cocon.actors import Actor

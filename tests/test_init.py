@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
+from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from cocon.db import make_engine
+from cocon.db import alembic_config, make_engine, newest_revision, stored_revision
 from tests.conftest import Cli, snapshot
 
 
@@ -62,3 +64,22 @@ def test_init_sqlite_twice_is_fine(tmp_path):
     runner, _path = _new_sqlite(tmp_path)
     runner.ok("init")
     assert "Schema is up to date" in runner.ok("init")
+
+
+def test_init_upgrades_a_database_one_migration_behind(tmp_path):
+    runner, path = _new_sqlite(tmp_path)
+    runner.ok("init")
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        command.downgrade(alembic_config(engine), "-1")
+        assert stored_revision(engine) != newest_revision()
+        assert "Schema is up to date" in runner.ok("init")
+        assert stored_revision(engine) == newest_revision()
+    finally:
+        engine.dispose()
+
+
+def test_newest_revision_is_the_head_alembic_finds(engine):
+    scripts = ScriptDirectory.from_config(alembic_config(engine))
+    assert newest_revision() == scripts.get_current_head()
+    assert stored_revision(engine) == newest_revision()  # the fixture's database is migrated

@@ -6,17 +6,18 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine
-from sqlmodel import Session
 
-from cocon import db
-from cocon.actors import act_as, operator
 from cocon.checks import Finding, Policies
 from cocon.errors import CoconError, ImportFailed
 from cocon.i18n import _
 from cocon.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlmodel import Session
 
 Progress = Callable[[str, int, int], None]
 
@@ -32,6 +33,8 @@ class AppContext:
     def engine(self) -> Engine:
         """Return the engine, migrating the schema the first time."""
         if self._engine is None:
+            from cocon import db  # SQLAlchemy and Alembic: only commands that use the database
+
             self._engine = db.make_engine(self.settings.database_url)
             db.migrate(self._engine)
         return self._engine
@@ -47,6 +50,9 @@ class AppContext:
     @contextmanager
     def session(self, *, write: bool = False, data: bool = True) -> Iterator[Session]:
         """Open a session that commits at the end of the block, acting as the operator."""
+        from cocon import db
+        from cocon.actors import act_as, operator
+
         with db.session_scope(self.engine, write=write, data=data) as session:
             yield act_as(session, operator())
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
-from cocon import allocations, orgs, partners, projects
 from cocon.cli.base import AppContext, pass_app, print_warnings, report_errors
-from cocon.findings import failing_rows
 from cocon.i18n import _
-from cocon.labels import label, source_label
-from cocon.models import Category, Org, PartnerKind, Status
 from cocon.money import format_yuan
-from cocon.rollup import SOURCE_KEYS, RollupNode, node_to_dict, rollup_tree
+
+# The core (SQLModel, numpy) is imported by each command, so `cocon --help` starts fast.
+if TYPE_CHECKING:
+    from cocon.models import Org
+    from cocon.rollup import RollupNode
 
 
 @click.group("partners")
@@ -38,6 +39,10 @@ def partner_add(
     app: AppContext, credit_code: str, name: str, kind: str, contact: str | None, phone: str | None
 ) -> None:
     """Add a partner unit, or update the one with this credit code."""
+    from cocon import partners
+    from cocon.labels import label
+    from cocon.models import PartnerKind
+
     with app.session(write=True) as session:
         existing = partners.find_partner(session, credit_code.strip().upper())
         partner = partners.save_partner(
@@ -58,6 +63,10 @@ def partner_add(
 @report_errors
 def partner_list(app: AppContext, search: str) -> None:
     """List partner units."""
+    from cocon import partners
+    from cocon.labels import label
+    from cocon.models import PartnerKind
+
     with app.session() as session:
         for partner in partners.list_partners(session, search):
             click.echo(
@@ -88,6 +97,8 @@ def projects_group() -> None:
 @report_errors
 def project_add(app: AppContext, owner: str, site: str, **fields: str | None) -> None:
     """Add a project (status draft)."""
+    from cocon import allocations, orgs, projects
+
     with app.session(write=True) as session:
         data = projects.ProjectInput(
             owner=orgs.resolve_org(session, owner), site=orgs.resolve_org(session, site), **fields
@@ -107,6 +118,10 @@ def project_list(
     app: AppContext, org_code: str | None, year: int | None, status: str | None
 ) -> None:
     """List projects with owner, site, status and budget."""
+    from cocon import orgs, projects
+    from cocon.labels import label
+    from cocon.models import Category, Status
+
     with app.session() as session:
         scope = orgs.resolve_org(session, org_code) if org_code else None
         found = projects.list_projects(session, scope=scope, year=year, status=status)
@@ -125,6 +140,10 @@ def project_list(
 @report_errors
 def project_status(app: AppContext, code: str, status: str, note: str | None) -> None:
     """Move a project to a new status (e.g. submitted, approved, in_progress)."""
+    from cocon import projects
+    from cocon.labels import label
+    from cocon.models import Status
+
     with app.session(write=True) as session:
         project = projects.change_status(session, projects.get_project(session, code), status, note)
         click.echo(f"{project.code}: {label(Status, project.status)}")
@@ -144,6 +163,8 @@ def project_contribute(
     app: AppContext, code: str, partner: str, amount: str, kind: str, note: str | None
 ) -> None:
     """Record a partner's contribution to a project."""
+    from cocon import allocations, partners, projects
+
     with app.session(write=True) as session:
         project = projects.get_project(session, code)
         projects.set_contribution(
@@ -179,6 +200,8 @@ def allocation_add(
     source_note: str | None,
 ) -> None:
     """Add an allocation of an org for a year; with --parent, a sub-allocation."""
+    from cocon import allocations, orgs
+
     with app.session(write=True) as session:
         parent = allocations.get_allocation(session, parent_code) if parent_code else None
         saved = allocations.save_allocation(
@@ -202,6 +225,8 @@ def allocation_add(
 @report_errors
 def allocation_list(app: AppContext, org_code: str | None, year: int | None) -> None:
     """List allocations with amount, drawn, passed down and remaining."""
+    from cocon import allocations, orgs
+
     with app.session() as session:
         scope = orgs.resolve_org(session, org_code) if org_code else None
         for allocation, org, used in allocations.list_allocations(session, scope=scope, year=year):
@@ -228,6 +253,8 @@ def funding_group() -> None:
 @report_errors
 def funding_add(app: AppContext, project_code: str, allocation_code: str, amount: str) -> None:
     """Set how much a project draws from an allocation."""
+    from cocon import allocations, projects
+
     with app.session(write=True) as session:
         project = projects.get_project(session, project_code)
         allocation = allocations.get_allocation(session, allocation_code)
@@ -266,6 +293,8 @@ def payment_add(
     note: str | None,
 ) -> None:
     """Record a payment on a project's funding line from an allocation."""
+    from cocon import allocations, projects
+
     with app.session(write=True) as session:
         project = projects.get_project(session, project_code)
         line = allocations.get_funding_line(
@@ -289,6 +318,8 @@ def payment_add(
 
 
 def _scope_and_year(session, org_code: str | None) -> Org | None:
+    from cocon import orgs
+
     return orgs.resolve_org(session, org_code) if org_code else None
 
 
@@ -307,6 +338,9 @@ def rollup_command(
     app: AppContext, org_code: str | None, year: int | None, depth: int | None, output: str
 ) -> None:
     """Print the figures of every org in a subtree, summed over its own subtree."""
+    from cocon.labels import source_label
+    from cocon.rollup import SOURCE_KEYS, node_to_dict, rollup_tree
+
     with app.session() as session:
         roots = rollup_tree(session, _scope_and_year(session, org_code), year, depth)
     if output == "json":
@@ -354,6 +388,8 @@ def _print_node(node: RollupNode, depth: int) -> None:
 @report_errors
 def check_command(app: AppContext, org_code: str | None, year: int | None) -> None:
     """List every failing check; exit status 1 when a blocking rule fails."""
+    from cocon.findings import failing_rows
+
     with app.session() as session:
         findings = failing_rows(session, _scope_and_year(session, org_code), year, app.policies)
     for finding in findings:

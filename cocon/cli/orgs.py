@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from cocon import divisions, orgs, profiles
 from cocon.cli.base import AppContext, pass_app, report_errors, terminal_progress
 from cocon.i18n import _
-from cocon.models import Level
 from cocon.settings import Settings
+
+# The core (SQLModel) is imported by each command, so `cocon --help` starts fast.
+if TYPE_CHECKING:
+    from cocon.divisions import DivisionSummary
 
 
 @click.group("orgs")
@@ -19,8 +22,10 @@ def orgs_group() -> None:
     """The five-level org tree."""
 
 
-def print_division_summary(summary: divisions.DivisionSummary) -> None:
+def print_division_summary(summary: DivisionSummary) -> None:
     """Print created / updated / unchanged per level."""
+    from cocon import orgs
+
     for level, counts in summary.levels.items():
         click.echo(
             _("{level}: {created} created, {updated} updated, {unchanged} unchanged").format(
@@ -39,6 +44,8 @@ def print_division_summary(summary: divisions.DivisionSummary) -> None:
 @report_errors
 def import_divisions_command(app: AppContext, directory: Path, root_code: str | None) -> None:
     """Load the national division files (provinces.csv … villages.csv) from DIRECTORY."""
+    from cocon import divisions
+
     with terminal_progress() as progress, app.session(write=True) as session:
         summary = divisions.import_divisions(session, directory, root_code, progress)
     print_division_summary(summary)
@@ -46,6 +53,8 @@ def import_divisions_command(app: AppContext, directory: Path, root_code: str | 
 
 def describe(org) -> str:
     """Return an org's name, code and level in one phrase."""
+    from cocon import orgs
+
     return f"{org.name} ({org.code}, {orgs.level_name(org.level)})"
 
 
@@ -56,6 +65,8 @@ def describe(org) -> str:
 @report_errors
 def tree_command(app: AppContext, root_code: str | None, depth: int | None) -> None:
     """Print the org tree with each node's level and number of descendants."""
+    from cocon import orgs
+
     with app.session() as session:
         root = orgs.get_org(session, root_code) if root_code else None
         nodes = orgs.subtree(session, root, depth=depth)
@@ -77,6 +88,9 @@ def tree_command(app: AppContext, root_code: str | None, depth: int | None) -> N
 @report_errors
 def show_command(app: AppContext, code: str) -> None:
     """Print one org with its breadcrumb, children and community profile."""
+    from cocon import orgs
+    from cocon.models import Level
+
     with app.session() as session:
         org = orgs.resolve_org(session, code)
         click.echo(" › ".join(o.name for o in orgs.breadcrumb(session, org)))
@@ -92,6 +106,8 @@ def show_command(app: AppContext, code: str) -> None:
 
 def print_profile(session, org, settings: Settings) -> None:
     """Print a community's profile and whether it qualifies as a large community unit."""
+    from cocon import profiles
+
     profile = profiles.get_profile(session, org)
     if profile is None:
         click.echo(_("Profile: none yet"))
@@ -130,6 +146,8 @@ def _count(value: int | None, unknown: str) -> str:
 @report_errors
 def find_command(app: AppContext, text: str) -> None:
     """Find orgs by part of their name or the start of their code."""
+    from cocon import orgs
+
     with app.session() as session:
         found = orgs.search_orgs(session, text)
         for org in found:
@@ -146,6 +164,8 @@ def find_command(app: AppContext, text: str) -> None:
 @report_errors
 def add_command(app: AppContext, code: str, name: str, parent_code: str | None) -> None:
     """Add an org under its parent."""
+    from cocon import orgs
+
     with app.session(write=True) as session:
         org = orgs.create_org(session, code, name, parent_code)
         click.echo(_("Added {org}").format(org=describe(org)))
@@ -158,6 +178,8 @@ def add_command(app: AppContext, code: str, name: str, parent_code: str | None) 
 @report_errors
 def rename_command(app: AppContext, code: str, name: str) -> None:
     """Give an org a new name."""
+    from cocon import orgs
+
     with app.session(write=True) as session:
         org = orgs.rename_org(session, orgs.get_org(session, code), name)
         click.echo(_("Renamed: {org}").format(org=describe(org)))
@@ -170,6 +192,8 @@ def rename_command(app: AppContext, code: str, name: str) -> None:
 @report_errors
 def move_command(app: AppContext, code: str, parent_code: str) -> None:
     """Move an org, with its whole subtree, under a new parent."""
+    from cocon import orgs
+
     with app.session(write=True) as session:
         org = orgs.get_org(session, code)
         moved = orgs.move_org(session, org, orgs.get_org(session, parent_code))
@@ -187,6 +211,8 @@ def move_command(app: AppContext, code: str, parent_code: str) -> None:
 @report_errors
 def delete_command(app: AppContext, code: str) -> None:
     """Delete an org that has no children and nothing attached."""
+    from cocon import orgs
+
     with app.session(write=True) as session:
         org = orgs.get_org(session, code)
         label = describe(org)
@@ -211,6 +237,8 @@ def profile_command(
     unit_type: str | None,
 ) -> None:
     """Set a community's profile (options left out keep their value) and print it."""
+    from cocon import orgs, profiles
+
     with app.session(write=True) as session:
         org = orgs.resolve_org(session, code)
         current = profiles.get_profile(session, org)

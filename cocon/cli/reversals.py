@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import click
 
-from cocon import allocations, projects
 from cocon.cli.base import AppContext, pass_app, report_errors
 from cocon.cli.money import funding_group, payments_group
 from cocon.i18n import _
 from cocon.money import format_yuan
-from cocon.reversals import find_payment, reverse_funding_line, reverse_payment
 
 
 @payments_group.command("reverse")
@@ -19,6 +17,8 @@ from cocon.reversals import find_payment, reverse_funding_line, reverse_payment
 @report_errors
 def payment_reverse(app: AppContext, voucher_no: str, reason: str) -> None:
     """Reverse a wrong payment: it stays listed and counts nothing."""
+    from cocon.reversals import find_payment, reverse_payment
+
     with app.session(write=True) as session:
         payment = reverse_payment(session, find_payment(session, voucher_no), reason)
         click.echo(
@@ -36,6 +36,9 @@ def payment_reverse(app: AppContext, voucher_no: str, reason: str) -> None:
 @report_errors
 def funding_reverse(app: AppContext, project_code: str, allocation_code: str, reason: str) -> None:
     """Reverse a wrong funding line whose payments are all reversed: it draws nothing after."""
+    from cocon import allocations, projects
+    from cocon.reversals import reverse_funding_line
+
     with app.session(write=True) as session:
         project = projects.get_project(session, project_code)
         allocation = allocations.get_allocation(session, allocation_code)

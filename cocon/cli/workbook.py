@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from cocon import orgs
 from cocon.cli.base import AppContext, pass_app, print_warnings, report_errors, terminal_progress
 from cocon.i18n import _, current_language
-from cocon.workbook.importer import ImportReport, WorkbookRejected, import_source
+
+# The importer and exporter (SQLModel, openpyxl) are imported by each command.
+if TYPE_CHECKING:
+    from cocon.workbook.importer import ImportReport
 
 WARNINGS_SHOWN = 20
 
@@ -68,6 +71,8 @@ def template_command(app: AppContext, path: Path) -> None:
 @report_errors
 def import_command(app: AppContext, path: Path, dry_run: bool, errors_to: Path | None) -> None:
     """Import a workbook (or a folder of CSV files): every row, or nothing."""
+    from cocon.workbook.importer import WorkbookRejected, import_source
+
     try:
         with terminal_progress() as progress, app.session(write=True) as session:
             report = import_source(session, path, app.policies, progress)
@@ -93,6 +98,7 @@ def import_command(app: AppContext, path: Path, dry_run: bool, errors_to: Path |
 @report_errors
 def export_command(app: AppContext, path: Path, org_code: str | None, year: int | None) -> None:
     """Write finance's review workbook for an org's subtree and a year."""
+    from cocon import orgs
     from cocon.audit import record
     from cocon.workbook.exporter import export_workbook
 

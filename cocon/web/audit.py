@@ -17,8 +17,7 @@ from sqlmodel import Session
 from cocon import audit
 from cocon.audit_model import AuditEntry
 from cocon.errors import Invalid
-from cocon.i18n import _
-from cocon.labels import N_
+from cocon.i18n import N_, _
 from cocon.models import Org
 from cocon.rights import Right, may
 from cocon.times import china_time, parse_day

@@ -12,8 +12,7 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.orm.exc import StaleDataError
 
 from cocon.errors import CoconError, Forbidden, Invalid, NotFound, Refused
-from cocon.i18n import _, use_language
-from cocon.labels import N_
+from cocon.i18n import N_, _, use_language
 from cocon.web.i18n import language_of
 
 logger = logging.getLogger("cocon.web")

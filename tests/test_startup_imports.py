@@ -1,0 +1,54 @@
+"""Short commands start without the heavy libraries they do not use (timings: benchmarks/startup.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+HEAVY = frozenset(
+    {
+        "alembic",
+        "litestar",
+        "numpy",
+        "openpyxl",
+        "python_calamine",
+        "sqlalchemy",
+        "sqlmodel",
+        "xlsxwriter",
+    }
+)
+# Every command that reads the database needs the ORM; none that only reads needs these.
+NOT_FOR_READING = HEAVY - {"sqlalchemy", "sqlmodel"}
+
+
+def libraries_loaded(args: list[str], database_url: str = "sqlite://") -> set[str]:
+    """Run `cocon ARGS` in a fresh interpreter; return the heavy libraries it imported."""
+    code = (
+        "import sys\n"
+        "from cocon.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    env = {**os.environ, "COCON_DATABASE_URL": database_url}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    modules = done.stdout.splitlines()[-1].split()  # the command's own output comes first
+    return set(modules) & HEAVY
+
+
+def test_help_imports_no_heavy_library():
+    assert libraries_loaded(["--help"]) == set()
+
+
+def test_help_of_every_command_imports_no_heavy_library():
+    for command in (["check"], ["import"], ["serve"], ["users", "add"], ["orgs", "tree"]):
+        assert libraries_loaded([*command, "--help"]) == set(), command
+
+
+def test_check_on_a_current_database_imports_no_migrations_numpy_or_excel(database_url):
+    # The schema is current (the fixture migrated it): no need to load Alembic to find that out.
+    loaded = libraries_loaded(["check"], database_url)
+    assert {"sqlalchemy", "sqlmodel"} <= loaded
+    assert loaded & NOT_FOR_READING == set()
