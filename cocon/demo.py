@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from cocon.checks import DEFAULT, Policies
 from cocon.divisions import DivisionSummary, import_divisions
 from cocon.rights import Role
-from cocon.workbook.importer import ImportReport, import_source
+
+# The importer sits above the core: only loading the demo needs it.
+if TYPE_CHECKING:
+    from cocon.workbook.importer import ImportReport
 
 DEMO_ROOT = "330105"
 # Where the demo's users sign in: the district, a street and a community below it.
@@ -70,6 +74,8 @@ def load_demo(
     session: Session, imports_dir: Path | None = None, policies: Policies = DEFAULT
 ) -> DemoSummary:
     """Load the Gongshu demo through the importer; loading it again changes nothing."""
+    from cocon.workbook.importer import import_source
+
     folder = imports_dir or default_imports_dir()
     divisions = import_divisions(session, folder / "divisions")
     data = import_source(session, folder / "demo", policies)
