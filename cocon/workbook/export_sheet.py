@@ -22,10 +22,10 @@ from cocon.workbook.export_layout import MAX_ROWS, MONEY_FORMAT, TOTAL_LABELS
 from cocon.workbook.export_text import (
     LOOK_CLOSER,
     cell_text,
-    clean_text,
     is_plain,
     is_rich_shaped,
     risky,
+    xml_safe_text,
 )
 from cocon.workbook.schema import Column, Kind, Sheet
 
@@ -180,7 +180,7 @@ class SheetWriter:
         """Write a Summary name indented by its depth in the current row."""
         if value is None:
             return
-        text = clean_text(value)
+        text = xml_safe_text(value)
         self._text(self.cursor, col, text, self.formats.indented(depth, risky(text)))
 
     # -- rows ---------------------------------------------------------------------------------

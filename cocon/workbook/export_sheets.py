@@ -48,7 +48,7 @@ from cocon.workbook.export_layout import (
     pick,
 )
 from cocon.workbook.export_sheet import Formula, SheetWriter
-from cocon.workbook.export_text import clean_text
+from cocon.workbook.export_text import xml_safe_text
 from cocon.workbook.schema import (
     ALLOCATIONS,
     CONTRIBUTIONS,
@@ -132,7 +132,7 @@ def _summary_chart(writer: SheetWriter, roots: list[RollupNode], rooted: bool) -
     chart = writer.context.workbook.add_chart({"type": "column", "subtype": "clustered"})
     # constant_memory cannot read the cells back for the chart's caches: hand them over, so
     # a viewer that draws from the caches shows the bars and names too.
-    names = ["" if node.name is None else clean_text(node.name) for node in chart_nodes]
+    names = ["" if node.name is None else xml_safe_text(node.name) for node in chart_nodes]
     for key in keys:
         col = writer.index(key)
         values = [float(to_decimal_yuan(getattr(node.total, key))) for node in chart_nodes]

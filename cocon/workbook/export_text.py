@@ -37,7 +37,7 @@ _HALF_LIMIT = MAX_CELL_TEXT // 2
 _NOT_PLAIN = re.compile(r"[\x00-\x1f\ufffe\uffff\ud800-\udfff&<>]|_x[0-9a-fA-F]{4}_")
 
 
-def clean_text(value: object) -> str:
+def xml_safe_text(value: object) -> str:
     """Return text as XML can carry it: LF for CR LF and CR, U+FFFD for forbidden characters."""
     text = (value if isinstance(value, str) else str(value))[:MAX_CELL_TEXT]
     if "\r" in text:
@@ -73,7 +73,7 @@ def cell_text(value: object) -> str:
     """Return a value's text as a cell holds it (cleaned only when it needs to be)."""
     text = value if value.__class__ is str else str(value)
     if len(text) > _HALF_LIMIT or NEEDS_CLEANING.search(text) is not None:
-        return clean_text(text)
+        return xml_safe_text(text)
     return text
 
 
