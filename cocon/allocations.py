@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -10,21 +11,24 @@ from sqlmodel import Session
 from cocon.checks import Finding, Policies, Rule, enforce
 from cocon.derived import refresh_allocation, refresh_project, refresh_projects_drawing_on
 from cocon.errors import Invalid, NotFound, Refused
-from cocon.fields import clean_text
+from cocon.fields import clean_code, clean_text
+from cocon.findings import project_findings
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
 from cocon.money import format_yuan, parse_amount
 from cocon.orgs import is_within
-from cocon.projects import clean_project_code, parse_date, parse_year
+from cocon.projects import parse_date, parse_year
 from cocon.scope import within
 from cocon.signatures import sign_recorded
 
+Row = TypeVar("Row", Allocation, FundingLine, Payment)
+
 
 @dataclass
-class Saved:
+class Saved(Generic[Row]):
     """A saved row and the warnings its checks raised."""
 
-    row: object
+    row: Row
     warnings: list[Finding] = field(default_factory=list)
 
 
@@ -149,12 +153,12 @@ def save_allocation(
     parent: Allocation | None = None,
     source_note: object = None,
     allocation: Allocation | None = None,
-) -> Saved:
+) -> Saved[Allocation]:
     """Create or update an allocation; a sub-allocation must fit in its parent."""
     year_value = parse_year(year)
     fen = positive_amount(amount)
     note = clean_text(source_note, "source_note")
-    code_value = clean_project_code(code) if code not in (None, "") else None
+    code_value = clean_code(code) if code not in (None, "") else None
     if code_value:
         other = find_allocation(session, code_value)
         if other is not None and (allocation is None or other.id != allocation.id):
@@ -291,7 +295,7 @@ def positive_amount(amount: object, field_name: str = "amount") -> int:
 
 def draw(
     session: Session, policies: Policies, project: Project, allocation: Allocation, amount: object
-) -> Saved:
+) -> Saved[FundingLine]:
     """Set how much a project draws from an allocation of its owner or an ancestor."""
     fen = positive_amount(amount)
     owner = session.get(Org, project.owner_id)
@@ -351,8 +355,6 @@ def draw(
 
 def project_warnings(session: Session, policies: Policies, project: Project) -> list[Finding]:
     """Return the project's failing project checks (funding vs budget, dates vs year)."""
-    from cocon.findings import project_findings
-
     return project_findings(session, None, None, policies, project_ids=[project.id])
 
 
@@ -396,7 +398,7 @@ def record_payment(
     voucher_no: object,
     note: object = None,
     second_signature_fen: int | None = None,
-) -> Saved:
+) -> Saved[Payment]:
     """Record a payment on a funding line, never more in all than was drawn.
 
     Above second_signature_fen it waits for a second finance user (cocon.signatures).

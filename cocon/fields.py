@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from cocon.errors import Invalid
@@ -9,6 +10,9 @@ from cocon.i18n import _
 
 # Line breaks and tabs are text in a long field (a description), never in a one-line field.
 MULTILINE_ALLOWED = frozenset("\t\n\r")
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$")
+# Words a code cannot be: each is a page of its own (/projects/new, /allocations/new).
+RESERVED_CODES = frozenset(("new",))
 
 
 def refuse_control_characters(text: str, field: str, *, multiline: bool = False) -> str:
@@ -34,3 +38,21 @@ def clean_text(
     if len(text) > limit:
         raise Invalid(_("At most {limit} characters").format(limit=limit), field=field)
     return refuse_control_characters(text, field, multiline=multiline)
+
+
+def clean_code(raw: object) -> str:
+    """Accept a project or allocation code of letters, digits and - _ . (each names a web page)."""
+    text = str(raw or "").strip()
+    if not _CODE.match(text):
+        raise Invalid(
+            _(
+                "'{value}' is not a code: use up to 40 letters, digits, - _ ., e.g. GS-2023-001"
+            ).format(value=text),
+            field="code",
+        )
+    if text.lower() in RESERVED_CODES:
+        raise Invalid(
+            _("Use another code: '{code}' cannot be part of a web address").format(code=text),
+            field="code",
+        )
+    return text

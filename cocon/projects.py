@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -14,7 +13,7 @@ from cocon.actors import actor_of
 from cocon.checks import DEFAULT, Policies
 from cocon.derived import refresh_project
 from cocon.errors import Invalid, NotFound, Refused
-from cocon.fields import clean_text
+from cocon.fields import clean_code, clean_text
 from cocon.i18n import _
 from cocon.labels import label, parse_choice
 from cocon.models import (
@@ -47,9 +46,6 @@ STATUS_PATHS: dict[Status, tuple[Status, ...]] = {
     **{status: _FORWARD[: i + 1] for i, status in enumerate(_FORWARD)},
     Status.CANCELLED: (Status.DRAFT, Status.SUBMITTED, Status.CANCELLED),
 }
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$")
-# Words a code cannot be: each is a page of its own (/projects/new, /allocations/new).
-RESERVED_CODES = frozenset(("new",))
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日")
 
 
@@ -85,24 +81,6 @@ def parse_year(raw: object, field: str = "year") -> int:
             _("'{value}' is not a year between 2000 and 2100").format(value=raw), field=field
         )
     return int(text)
-
-
-def clean_project_code(raw: object) -> str:
-    """Accept a project or allocation code of letters, digits and - _ . (each names a web page)."""
-    text = str(raw or "").strip()
-    if not _CODE.match(text):
-        raise Invalid(
-            _(
-                "'{value}' is not a code: use up to 40 letters, digits, - _ ., e.g. GS-2023-001"
-            ).format(value=text),
-            field="code",
-        )
-    if text.lower() in RESERVED_CODES:
-        raise Invalid(
-            _("Use another code: '{code}' cannot be part of a web address").format(code=text),
-            field="code",
-        )
-    return text
 
 
 @dataclass
@@ -186,7 +164,7 @@ def clean_project(data: ProjectInput, *, code_holder: int | None, project_id: in
             errors, clean_text, data.description, "description", limit=4000, multiline=True
         ),
     }
-    code = _collect(errors, clean_project_code, data.code) if data.code not in (None, "") else None
+    code = _collect(errors, clean_code, data.code) if data.code not in (None, "") else None
     if data.owner is None:
         errors.append(Invalid(_("Choose the org that leads the project"), field="owner"))
     if data.site is None:

@@ -23,13 +23,13 @@ from cocon.allocations import (
 )
 from cocon.checks import Blocked, Policies
 from cocon.errors import Invalid, NotFound
-from cocon.fields import clean_text
+from cocon.fields import clean_code, clean_text
 from cocon.findings import allocation_findings
 from cocon.i18n import _
 from cocon.models import Allocation, Org
 from cocon.money import format_yuan
 from cocon.orgs import breadcrumb, is_within
-from cocon.projects import clean_project_code, parse_year
+from cocon.projects import parse_year
 from cocon.rights import Right
 from cocon.versions import StaleVersion, check_version
 from cocon.web.audit import history
@@ -186,7 +186,7 @@ def save_form(
         "source_note": (lambda text: clean_text(text, "source_note"), values["source_note"]),
     }
     if values["code"]:
-        checks["code"] = (clean_project_code, values["code"])
+        checks["code"] = (clean_code, values["code"])
     check_each(errors, checks)  # every error shows at once; nothing is saved while one remains
     if allocation is not None and org is not None and not errors:
         _check_fixed_fields(session, allocation, org, values, locked_parent, errors)
