@@ -40,7 +40,6 @@ DEMO_DB = Path("/tmp/web-demo.db")
 NATIONAL_DB = Path("/tmp/web-national.db")
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "web.md"
 COCON = REPO / ".venv" / "bin" / "cocon"
-UVICORN = REPO / ".venv" / "bin" / "uvicorn"
 DISTRICT = "330105"  # Gongshu: the demo district and the district benchmarks/rollup.py uses
 # Every page needs a signed-in user: the benchmark signs in as an admin of the district.
 BENCH_USER, BENCH_PASSWORD = "bench-admin", "a benchmark's own pass phrase"
@@ -113,24 +112,8 @@ class Server:
         self.port = free_port()
         env = {**os.environ, "COCON_DATABASE_URL": f"sqlite:///{db}", "COCON_LANG": "zh_CN"}
         env["COCON_PAGE_CACHE"] = "1" if cache else "0"
-        if workers > 1:
-            # `cocon serve` has no --workers: run its app factory under uvicorn directly.
-            self.command = [
-                str(UVICORN),
-                "cocon.cli.serve:app_factory",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-                "--no-proxy-headers",
-                "--log-level",
-                "warning",
-            ]
-        else:
-            self.command = [str(COCON), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.command = [str(COCON), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                        "--workers", str(workers)]  # fmt: skip
         self.log = open(f"/tmp/web-bench-server-{self.port}.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             self.command, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT
@@ -379,10 +362,10 @@ def bench(
     lines: list[str] = []
     target, errors, total = "", 0, 0
     if workers <= 1:
-        served = "`cocon serve` (what users run; one uvicorn worker, the only mode it has)"
+        served = "`cocon serve` (what users run; one uvicorn worker, the default)"
         name += " — `cocon serve`"
     else:
-        served = f"`uvicorn cocon.cli.serve:app_factory --factory --workers {workers}`"
+        served = f"`cocon serve --workers {workers}`"
         name += f" — {workers} uvicorn workers"
     name += " — page cache on" if cache else " — page cache off (every page built anew)"
     try:
@@ -473,7 +456,7 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         default="1",
-        help="comma-separated uvicorn worker counts to serve with (1: `cocon serve` itself)",
+        help="comma-separated uvicorn worker counts to serve with (`cocon serve --workers N`)",
     )
     parser.add_argument(
         "--page-cache",

@@ -19,8 +19,15 @@ def app_factory():
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes, e.g. one per CPU core.",
+)
 @pass_app
-def serve_command(app: AppContext, host: str, port: int) -> None:
+def serve_command(app: AppContext, host: str, port: int, workers: int) -> None:
     """Run the web app (the demo is loaded into a database without orgs)."""
     import uvicorn
 
@@ -36,7 +43,18 @@ def serve_command(app: AppContext, host: str, port: int) -> None:
                     ).format(host=host),
                     err=True,
                 )
+    if workers > 1:
+        from cocon.web.app import prepare_database
+
+        # Workers starting together would race to migrate the schema and load the demo.
+        prepare_database(app.settings, app.policies).dispose()
     click.echo(_("Serving cocon on http://{host}:{port}/").format(host=host, port=port))
+    # Each worker builds its own app from the environment (app_factory): nothing is shared.
     uvicorn.run(
-        "cocon.cli.serve:app_factory", factory=True, host=host, port=port, proxy_headers=False
+        "cocon.cli.serve:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
     )
