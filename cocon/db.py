@@ -118,7 +118,7 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine) -> None:
     """Create the schema or bring it up to the newest migration."""
     if stored_revision(engine) == newest_revision():
-        return  # nothing to do, and loading Alembic would cost a short command most of its time
+        return  # already current: a short command need not load Alembic and every migration
     from alembic import command
 
     command.upgrade(alembic_config(engine), "head")
@@ -127,7 +127,8 @@ def migrate(engine: Engine) -> None:
 def newest_revision() -> str:
     """Return the revision of the newest migration (each file is named after its revision)."""
     versions = resources.files("cocon") / "migrations" / "versions"
-    return max(item.name.split("_", 1)[0] for item in versions.iterdir() if item.name.endswith(".py"))
+    names = [item.name for item in versions.iterdir() if item.name.endswith(".py")]
+    return max(name.split("_", 1)[0] for name in names)
 
 
 def stored_revision(engine: Engine) -> str | None:
@@ -137,11 +138,6 @@ def stored_revision(engine: Engine) -> str | None:
             return None
         found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     return found[0] if len(found) == 1 else None
-
-
-def schema_is_current(engine: Engine) -> bool:
-    """Tell whether the database has cocon's tables."""
-    return inspect(engine).has_table("alembic_version")
 
 
 def bulk_insert(
