@@ -14,11 +14,13 @@ from sqlmodel import Session
 from cocon import db
 from cocon.actors import act_as, operator
 from cocon.checks import Finding, Policies
-from cocon.errors import CoconError, ImportFailed
+from cocon.errors import Busy, CoconError, ImportFailed
 from cocon.i18n import _
 from cocon.settings import Settings
 
 Progress = Callable[[str, int, int], None]
+# sysexits.h EX_TEMPFAIL: a script may run the command again later.
+EXIT_BUSY = 75
 
 
 class AppContext:
@@ -32,7 +34,9 @@ class AppContext:
     def engine(self) -> Engine:
         """Return the engine, migrating the schema the first time."""
         if self._engine is None:
-            self._engine = db.make_engine(self.settings.database_url)
+            self._engine = db.make_engine(
+                self.settings.database_url, busy_seconds=self.settings.database_busy_seconds
+            )
             db.migrate(self._engine)
         return self._engine
 
@@ -60,12 +64,18 @@ pass_app = click.make_pass_decorator(AppContext)
 
 
 def report_errors(function: Callable) -> Callable:
-    """Turn the core's errors into a message on stderr and exit status 1."""
+    """Turn the core's errors into a message on stderr and exit status 1 (75: busy, try again)."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         try:
             return function(*args, **kwargs)
+        except Busy:
+            click.echo(
+                _("Error: the database is busy with another write; nothing was written. Run the command again in a moment."),
+                err=True,
+            )
+            sys.exit(EXIT_BUSY)
         except CoconError as error:
             click.echo(_("Error: {message}").format(message=error.message), err=True)
             if isinstance(error, ImportFailed):
