@@ -9,21 +9,18 @@ meanwhile into busy answers.
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from html import unescape
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from cocon import db
 from cocon.models import Project
+from tests.conftest import another_writer
 from tests.liveserver import LiveServer
 from tests.web.conftest import SIGNED_IN, signed_client
 from tests.web.forms import csrf_token
@@ -64,29 +61,6 @@ def project_count(url: str) -> int:
     try:
         with db.session_scope(engine) as session:
             return session.execute(select(func.count()).select_from(Project)).scalar_one()
-    finally:
-        engine.dispose()
-
-
-@contextmanager
-def another_writer(url: str) -> Iterator[None]:
-    """Hold what a long write holds, from another connection: SQLite's write lock, or on
-    PostgreSQL a lock on the project table that every insert into it waits for."""
-    if url.startswith("sqlite"):
-        connection = sqlite3.connect(make_url(url).database, isolation_level=None)
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            connection.execute("ROLLBACK")
-            connection.close()
-        return
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection, connection.begin() as transaction:
-            connection.exec_driver_sql("LOCK TABLE project IN EXCLUSIVE MODE")
-            yield
-            transaction.rollback()
     finally:
         engine.dispose()
 
