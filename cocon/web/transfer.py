@@ -3,7 +3,10 @@
 The import runs the CLI's engine (cocon.workbook.importer) inside the request's scope: first as
 a dry run whose report is the preview, then for real once confirmed. Between the two the file
 waits on the server under a random token (cocon.web.uploads), bound to the scope it was
-previewed in. The export is cocon.workbook.exporter's workbook of the request's scope, year and
+previewed in. Neither step holds up the office's other saves while it reads and checks: the
+preview only reads the database (the dry run writes to a private copy on SQLite) and keeps the
+upload in a short write at the end; the confirmation takes the write lock once the upload is
+read, for the import itself. The export is cocon.workbook.exporter's workbook of the request's scope, year and
 the project list's filters.
 """
 
