@@ -32,7 +32,7 @@ from time import perf_counter
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.excel import write_input  # noqa: E402
+from benchmarks.excel import HEADERS, gongshu_communities, make_rows  # noqa: E402
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "import_lock.md"
 USER, PASSWORD = "gongshu-admin", "cocon-demo-2023"  # the demo's (cocon.demo.DEMO_PASSWORD)
@@ -91,6 +91,28 @@ def probed(path: Path, action) -> tuple[object, float, float, float]:
     return result, seconds, held, longest
 
 
+def write_input(path: Path, rows: int) -> None:
+    """Write benchmarks/excel.py's projects workbook, every project a draft (an office user's
+    import may not approve projects)."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet("共建项目")
+    dates = workbook.add_format({"num_format": "yyyy-mm-dd"})
+    sheet.write_row(0, 0, HEADERS)
+    status = HEADERS.index("状态")
+    for index, row in enumerate(make_rows(rows, gongshu_communities()), start=1):
+        row[status] = "草稿"
+        for column, value in enumerate(row):
+            if isinstance(value, str):
+                sheet.write_string(index, column, value)
+            elif hasattr(value, "year"):
+                sheet.write_datetime(index, column, datetime(value.year, value.month, value.day), dates)
+            else:
+                sheet.write_number(index, column, value)
+    workbook.close()
+
+
 def free_port() -> int:
     """Return a TCP port nobody listens on right now."""
     with socket.socket() as sock:
@@ -121,7 +143,9 @@ def measure(code: Path, work: Path, workbook: Path) -> dict:
     log = (work / "server.log").open("ab")
     server = cocon(code, env, "serve", "--port", str(port), stdout=log, stderr=subprocess.STDOUT)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=600, follow_redirects=True
+        ) as client:
             deadline = time.monotonic() + 120
             while True:
                 try:
@@ -146,9 +170,14 @@ def measure(code: Path, work: Path, workbook: Path) -> dict:
                 )
 
             shown, preview_s, preview_held, preview_longest = probed(database, preview)
-            if signed.status_code != 200 or shown.status_code != 200:
+            if signed.status_code != 200:
+                raise SystemExit(f"error: signing in answered {signed.status_code}")
+            if shown.status_code != 200:
                 raise SystemExit(f"error: the preview answered {shown.status_code}")
             confirm = re.search(r'<form class="confirm" method="post" action="([^"]+)"', shown.text)
+            if confirm is None:
+                (work.parent / "import_lock-preview.html").write_text(shown.text, encoding="utf-8")
+                raise SystemExit("error: the preview offers no confirmation (problems?)")
             url = confirm[1].replace("&amp;", "&")
             done, confirm_s, confirm_held, confirm_longest = probed(
                 database, lambda: client.post(url, data={"_csrf_token": token})
