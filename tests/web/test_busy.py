@@ -158,3 +158,29 @@ def test_an_upload_that_meets_a_busy_database_answers_503_and_asks_for_the_file(
     assert response.status_code == 503, response.text[:2000]
     assert "Go back and send the file again in a moment." in response.text
     assert project_codes(fresh_url, "BULK-") == []
+
+
+def test_a_confirmation_that_meets_a_busy_database_can_be_sent_again(
+    fresh_url, backend, tmp_path: Path
+):
+    workbook = many_projects(tmp_path / "small.xlsx", 3).read_bytes()
+    with signed_client(fresh_url, backend, database_busy_seconds=1) as client:
+        token = csrf_token(client, "/import")
+        preview = client.post(
+            "/import?lang=en",
+            data={"_csrf_token": token},
+            files={"workbook": ("small.xlsx", workbook, XLSX)},
+        )
+        assert preview.status_code == 200, preview.text[:2000]
+        confirm = re.search(r'<form class="confirm" method="post" action="([^"]+)"', preview.text)
+        url = unescape(confirm[1])
+        with another_writer(fresh_url):
+            busy = client.post(url, data={"_csrf_token": token})
+        assert busy.status_code == 503, busy.text[:2000]
+        assert project_codes(fresh_url, "BULK-") == []
+        form = re.search(r'<form method="post" action="([^"]+)">(.*?)</form>', busy.text, re.S)
+        assert unescape(form[1]) == url
+        kept = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form[2]))
+        again = client.post(unescape(form[1]), data=kept, follow_redirects=False)
+    assert again.status_code == 303, again.text[:2000]
+    assert project_codes(fresh_url, "BULK-") == ["BULK-000001", "BULK-000002", "BULK-000003"]
