@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from cocon import db
 from cocon.models import Project
+from cocon.user_models import WaitingUpload
 from tests.conftest import another_writer
 from tests.liveserver import LiveServer
 from tests.web.conftest import SIGNED_IN, signed_client
@@ -108,6 +109,40 @@ def test_saves_during_a_large_preview_are_all_saved(fresh_url, backend, tmp_path
     assert response.status_code == 200, response.text[:2000]
     assert f"{PREVIEW_ROWS:,}" in response.text  # the preview counted every row to create
     assert project_codes(fresh_url, "BULK-") == []  # and wrote none of them
+
+
+def test_parallel_uploads_are_all_previewed(fresh_url, backend, tmp_path: Path):
+    # Each preview checks its rows for a while; held in the write lock one after another, the
+    # later ones would wait past the three seconds allowed.
+    uploads = 30
+    workbook = many_projects(tmp_path / "some.xlsx", 1000).read_bytes()
+    server = LiveServer(fresh_url, database_busy_seconds=3)
+    server.start()
+    cookies = SIGNED_IN[backend]["gongshu-admin"]
+    try:
+        with httpx.Client(base_url=server.url, cookies=cookies, timeout=120) as client:
+            token = re.search(r'name="_csrf_token" value="([^"]+)"', client.get("/import").text)[1]
+
+        def send(_number: int) -> int:
+            with httpx.Client(base_url=server.url, cookies=cookies, timeout=300) as client:
+                return client.post(
+                    "/import",
+                    data={"_csrf_token": token},
+                    files={"workbook": ("some.xlsx", workbook, XLSX)},
+                ).status_code
+
+        with ThreadPoolExecutor(uploads) as pool:
+            statuses = list(pool.map(send, range(uploads)))
+    finally:
+        server.stop()
+    assert statuses == [200] * uploads
+    engine = db.make_engine(fresh_url)
+    try:
+        with db.session_scope(engine) as session:
+            waiting = session.execute(select(func.count()).select_from(WaitingUpload)).scalar()
+    finally:
+        engine.dispose()
+    assert waiting == uploads
 
 
 def test_a_save_that_meets_a_busy_database_answers_503_with_the_input_kept(fresh_url, backend):
