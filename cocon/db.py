@@ -119,6 +119,11 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def is_sqlite_file(engine: Engine) -> bool:
+    """Tell whether engine talks to a SQLite file (which private_copy can copy)."""
+    return is_sqlite(engine) and engine.url.database not in (None, "", ":memory:")
+
+
 @contextmanager
 def private_copy(engine: Engine) -> Iterator[Engine]:
     """Yield an engine on a private copy of a SQLite database, removed afterwards.

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from cocon.actors import act_as, actor_of
 from cocon.audit import record
 from cocon.checks import Finding, Policies
-from cocon.db import is_sqlite, private_copy, session_scope
+from cocon.db import is_sqlite_file, private_copy, session_scope
 from cocon.derived import IdLog, deferred_refresh
 from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
 from cocon.findings import (
@@ -364,10 +364,11 @@ def dry_run(
 
     It holds up no other writer: on SQLite (one write lock per database, held from a
     transaction's first write) it runs in a private copy of what the database holds
-    (cocon.db.private_copy); on PostgreSQL, where a write locks only its rows, in the session.
+    (cocon.db.private_copy); on PostgreSQL, where a write locks only its rows (and on a SQLite
+    database in memory, which no one else sees), in the session.
     An unreadable or hostile file still raises Invalid: there is no report to give.
     """
-    if not is_sqlite(session.get_bind()):
+    if not is_sqlite_file(session.get_bind()):
         return _rolled_back(session, path, policies, scope, name, progress)
     actor = actor_of(session)
     with private_copy(session.get_bind()) as copy, session_scope(copy) as scratch:
