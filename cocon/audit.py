@@ -303,6 +303,10 @@ def entry_hash(entry: AuditEntry | Any, prev_hash: str) -> str:
 def _seal(session: Session) -> None:
     from cocon.db import update_rows
 
+    if session.in_nested_transaction():
+        # A savepoint's commit: the transaction's own commit seals (on PostgreSQL the seal's lock
+        # would otherwise be held, blocking every other writer's seal, until that commit).
+        return
     session.flush()
     table = AuditEntry.__table__
     unsealed = session.execute(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -24,22 +27,74 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.engine import ExceptionContext
 from sqlmodel import Session
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from cocon.errors import Busy
+
+BUSY_SECONDS = 30
+# SQLite's primary result codes for a database another connection holds (SQLITE_BUSY, _LOCKED).
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+# PostgreSQL: lock_timeout reached, serialization failure, deadlock: each says "try again".
+_POSTGRES_BUSY_STATES = frozenset({"55P03", "40001", "40P01"})
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+def is_busy(error: BaseException) -> bool:
+    """Tell whether a driver's error means another writer held the database (try again later)."""
+    if isinstance(error, sqlite3.OperationalError):
+        code = getattr(error, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in _SQLITE_BUSY_CODES
+        return "database is locked" in str(error) or "database is busy" in str(error)
+    return getattr(error, "sqlstate", None) in _POSTGRES_BUSY_STATES
+
+
+def busy() -> Busy:
+    """Return the error of a write that found the database busy past its wait."""
+    from cocon.i18n import _
+
+    return Busy(_("The database is busy; try again in a moment"))
+
+
+def _raise_busy(context: ExceptionContext) -> None:
+    # The one place a busy database becomes the domain's Busy, whatever surface wrote
+    # (statements a driver's cursor runs directly go through busy_from_driver).
+    if is_busy(context.original_exception):
+        raise busy() from (context.sqlalchemy_exception or context.original_exception)
+
+
+@contextmanager
+def busy_from_driver() -> Iterator[None]:
+    """Raise Busy for a busy database met by a driver's own cursor (which SQLAlchemy skips)."""
+    try:
+        yield
+    except Exception as error:
+        if is_busy(error):
+            raise busy() from error
+        raise
+
+
+def make_engine(url: str, *, busy_seconds: int = BUSY_SECONDS) -> Engine:
+    """Create an engine; a write waits at most busy_seconds for another, then raises Busy.
+
+    SQLite gets WAL, foreign keys and that busy timeout on every connection; PostgreSQL gets it
+    as lock_timeout (a write waiting on a row another transaction holds).
+    """
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"options": f"-c lock_timeout={busy_seconds * 1000}"},
+        )
+        event.listen(engine, "handle_error", _raise_busy)
+        return engine
     engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        url, connect_args={"check_same_thread": False, "timeout": busy_seconds}
     )
+    event.listen(engine, "handle_error", _raise_busy)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
@@ -48,7 +103,7 @@ def make_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_seconds * 1000}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -66,6 +121,52 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def is_sqlite_file(engine: Engine) -> bool:
+    """Tell whether engine talks to a SQLite file (which private_copy can copy)."""
+    return is_sqlite(engine) and engine.url.database not in (None, "", ":memory:")
+
+
+@contextmanager
+def private_copy(engine: Engine) -> Iterator[Engine]:
+    """Yield an engine on a private copy of a SQLite database, removed afterwards.
+
+    Work that writes only to learn what would happen (an import's dry run) writes there: SQLite
+    has one write lock per database, which that work would hold from its first write to its
+    rollback. The copy is taken with SQLite's backup API in one step, under a read transaction,
+    which in WAL mode holds up no writer.
+    """
+    with tempfile.TemporaryDirectory(prefix="cocon-copy-") as folder:
+        path = Path(folder) / "copy.db"
+        target = sqlite3.connect(path)
+        source = engine.raw_connection()
+        try:
+            with busy_from_driver():
+                source.driver_connection.backup(target)
+        finally:
+            source.close()
+            target.close()
+        copy = make_engine(f"sqlite:///{path}")
+        try:
+            yield copy
+        finally:
+            copy.dispose()
+
+
+def _writes(session: Session) -> bool:
+    return bool(session.get_bind().get_execution_options().get("cocon_write", False))
+
+
+def begin_writing(session: Session) -> None:
+    """End a session's reads; its next transaction writes (on SQLite: takes the write lock first).
+
+    For work that reads and checks at length before a short write: the write lock is held only
+    for the write.
+    """
+    session.commit()
+    bind = session.get_bind()
+    session.bind = bind.execution_options(cocon_write=True)
+
+
 @contextmanager
 def session_scope(engine: Engine, *, write: bool = False, data: bool = True) -> Iterator[Session]:
     """Open a session that commits on success and rolls back on any error.
@@ -79,7 +180,7 @@ def session_scope(engine: Engine, *, write: bool = False, data: bool = True) -> 
     with watch(Session(bind, expire_on_commit=False)) as session:
         try:
             yield session
-            if write and data and session.in_transaction():
+            if data and _writes(session) and session.in_transaction():
                 advance_revision(session)
             session.commit()
         except BaseException:
@@ -149,7 +250,7 @@ def bulk_insert(
     names = ", ".join(columns)
     if connection.dialect.name == "postgresql":
         cursor = connection.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        with busy_from_driver(), cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return

@@ -58,3 +58,11 @@ class ImportFailed(CoconError):
     def __init__(self, message: str, problems: list[SourceProblem]) -> None:
         super().__init__(message)
         self.problems = problems
+
+
+class Busy(CoconError):
+    """The database stayed busy with another write past the wait allowed; nothing was written.
+
+    Trying again in a moment normally succeeds: the web answers 503 with the input kept, the
+    CLI exits with status 75 (EX_TEMPFAIL).
+    """

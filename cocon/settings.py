@@ -54,6 +54,8 @@ class Settings:
     # Workbooks waiting between preview and confirmation: per user, and on the whole server.
     upload_quota_mb: int = 60
     upload_total_mb: int = 500
+    # How long a write waits for another one to end before it answers "busy, try again".
+    database_busy_seconds: int = 30
     # A payment above this many fen waits for a second finance user's confirmation (None: off).
     payment_second_signature_fen: int | None = None
 
@@ -94,6 +96,7 @@ class Settings:
             session_max_hours=_whole(env, "COCON_SESSION_MAX_HOURS", 12),
             upload_quota_mb=_whole(env, "COCON_UPLOAD_QUOTA_MB", 60),
             upload_total_mb=_whole(env, "COCON_UPLOAD_TOTAL_MB", 500),
+            database_busy_seconds=_whole(env, "COCON_DATABASE_BUSY_SECONDS", 30),
             payment_second_signature_fen=(
                 _whole(env, "COCON_PAYMENT_SECOND_SIGNATURE_FEN", 0, low=0)
                 if env.get("COCON_PAYMENT_SECOND_SIGNATURE_FEN", "").strip()

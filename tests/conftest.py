@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -257,3 +259,26 @@ def write_divisions(directory: Path, orgs: list[tuple[str, str]]) -> Path:
     for filename, rows in lines.items():
         (directory / filename).write_text("\n".join(rows) + "\n", encoding="utf-8")
     return directory
+
+
+@contextmanager
+def another_writer(url: str) -> Iterator[None]:
+    """Hold what a long write holds, from another connection: SQLite's write lock, or on
+    PostgreSQL a lock on the project table that every insert into it waits for."""
+    if url.startswith("sqlite"):
+        connection = sqlite3.connect(make_url(url).database, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+            connection.close()
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection, connection.begin() as transaction:
+            connection.exec_driver_sql("LOCK TABLE project IN EXCLUSIVE MODE")
+            yield
+            transaction.rollback()
+    finally:
+        engine.dispose()

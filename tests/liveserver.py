@@ -13,7 +13,7 @@ from cocon.web import create_app
 class LiveServer:
     """The app served by uvicorn in a thread on 127.0.0.1."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, **settings: object) -> None:
         import uvicorn
 
         self.database_url = database_url
@@ -22,7 +22,7 @@ class LiveServer:
         host, port = self.socket.getsockname()
         self.url = f"http://{host}:{port}"
         config = uvicorn.Config(
-            create_app(Settings(database_url=database_url)),
+            create_app(Settings(database_url=database_url, **settings)),
             log_level="warning",
             access_log=False,
             lifespan="on",

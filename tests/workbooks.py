@@ -295,6 +295,20 @@ def entity_bomb(path: Path, levels: int = 9) -> Path:
     return path
 
 
+def many_projects(path: Path, rows: int) -> Path:
+    """A projects sheet of rows new projects (each like project()), written fast by xlsxwriter."""
+    import xlsxwriter
+
+    keys = list(project("X"))
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet("共建项目")
+    sheet.write_row(0, 0, headers("projects", keys))
+    for line in range(1, rows + 1):
+        sheet.write_row(line, 0, list(project(f"BULK-{line:06d}").values()))
+    workbook.close()
+    return path
+
+
 def many_rows(path: Path, rows: int) -> Path:
     """A partners sheet with rows data rows (each the demo's first partner, unchanged)."""
     records = [partner() for _ in range(rows)]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cocon.checks import Finding, Policies
-from cocon.errors import CoconError, ImportFailed
+from cocon.errors import Busy, CoconError, ImportFailed
 from cocon.i18n import _
 from cocon.settings import Settings
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
 Progress = Callable[[str, int, int], None]
+# sysexits.h EX_TEMPFAIL: a script may run the command again later.
+EXIT_BUSY = 75
 
 
 class AppContext:
@@ -35,7 +37,9 @@ class AppContext:
         if self._engine is None:
             from cocon import db  # SQLAlchemy and Alembic: only commands that use the database
 
-            self._engine = db.make_engine(self.settings.database_url)
+            self._engine = db.make_engine(
+                self.settings.database_url, busy_seconds=self.settings.database_busy_seconds
+            )
             db.migrate(self._engine)
         return self._engine
 
@@ -66,12 +70,18 @@ pass_app = click.make_pass_decorator(AppContext)
 
 
 def report_errors(function: Callable) -> Callable:
-    """Turn the core's errors into a message on stderr and exit status 1."""
+    """Turn the core's errors into a message on stderr and exit status 1 (75: busy, try again)."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         try:
             return function(*args, **kwargs)
+        except Busy:
+            click.echo(
+                _("Error: the database is busy with another write; nothing was written. Run the command again in a moment."),
+                err=True,
+            )
+            sys.exit(EXIT_BUSY)
         except CoconError as error:
             click.echo(_("Error: {message}").format(message=error.message), err=True)
             if isinstance(error, ImportFailed):

@@ -72,12 +72,17 @@ def template_command(app: AppContext, path: Path) -> None:
 def import_command(app: AppContext, path: Path, dry_run: bool, errors_to: Path | None) -> None:
     """Import a workbook (or a folder of CSV files): every row, or nothing."""
     from cocon.workbook.importer import WorkbookRejected, import_source
+    from cocon.workbook.importer import dry_run as check_source
 
     try:
-        with terminal_progress() as progress, app.session(write=True) as session:
-            report = import_source(session, path, app.policies, progress)
-            if dry_run:
-                session.rollback()
+        if dry_run:  # reads only: other writers do not wait for it (see importer.dry_run)
+            with terminal_progress() as progress, app.session() as session:
+                report = check_source(session, path, app.policies, progress=progress)
+            if report.all_problems:
+                raise WorkbookRejected(report)
+        else:
+            with terminal_progress() as progress, app.session(write=True) as session:
+                report = import_source(session, path, app.policies, progress)
     except WorkbookRejected as rejected:
         print_import_report(rejected.report)
         if errors_to is not None and path.is_file():

@@ -164,7 +164,7 @@ def installation_secret(engine: Engine, settings: Settings) -> str:
 
 def prepare_database(settings: Settings, policies: Policies):
     """Make the engine, migrate, and load the demo into a database without orgs."""
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds)
     db.migrate(engine)
     with db.session_scope(engine) as session:
         empty = session.execute(select(Org.id).limit(1)).first() is None
@@ -178,6 +178,10 @@ def prepare_database(settings: Settings, policies: Policies):
 async def provide_session(request: Request) -> AsyncIterator[Session]:
     """Give the handler a session: reading for GET/HEAD, writing for the rest.
 
+    A handler with opt late_write (see LATE_WRITE) gets a reading session and calls
+    db.begin_writing before it writes: it reads and checks at length first, and other writers
+    should not wait for that.
+
     It commits when the handler returns and rolls back when it raises. The dependency is async
     on purpose: Litestar runs a sync generator's clean-up on a worker thread, and when every
     worker thread waits for a pooled connection, the connections waiting to be given back by
@@ -185,7 +189,8 @@ async def provide_session(request: Request) -> AsyncIterator[Session]:
     or rollback at the end is short.
     """
     engine = request.app.state.engine
-    with db.session_scope(engine, write=request.method not in READ_METHODS) as session:
+    write = request.method not in READ_METHODS and not request.route_handler.opt.get("late_write")
+    with db.session_scope(engine, write=write) as session:
         account = request.scope.get("user")
         if isinstance(account, Account):
             act_as(session, account.actor)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from html import escape
+from urllib.parse import urlsplit
 
 from litestar import Request, Response
+from litestar.datastructures import UploadFile
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, PermissionDeniedException
-from litestar.types import ExceptionHandlersMap
+from litestar.types import Empty, ExceptionHandlersMap
+from litestar.utils.scope.state import ScopeState
 from sqlalchemy.orm.exc import StaleDataError
 
-from cocon.errors import CoconError, Forbidden, Invalid, NotFound, Refused
+from cocon.errors import Busy, CoconError, Forbidden, Invalid, NotFound, Refused
 from cocon.i18n import N_, _, use_language
 from cocon.web.i18n import language_of
 
@@ -25,6 +28,7 @@ TITLES = {
     405: N_("The request cannot be handled"),
     409: N_("Not allowed now"),
     500: N_("Something went wrong"),
+    503: N_("The database is busy"),
 }
 GENERIC = {
     400: N_("Check what you typed and try again."),
@@ -34,7 +38,10 @@ GENERIC = {
     405: N_("Check what you typed and try again."),
     409: N_("The action is not allowed in the current state."),
     500: N_("The error has been logged. Try again later or tell the administrator."),
+    503: N_("The database is busy; try again"),
 }
+# How long the busy page tells a client to wait before sending again.
+RETRY_AFTER_SECONDS = 5
 
 
 def status_of(error: CoconError) -> int:
@@ -45,6 +52,8 @@ def status_of(error: CoconError) -> int:
         return 409
     if isinstance(error, Forbidden):
         return 403
+    if isinstance(error, Busy):
+        return 503
     return 400  # Invalid, ImportFailed and any other CoconError: the input was wrong
 
 
@@ -114,7 +123,67 @@ def handle_stale(request: Request, _error: Exception) -> Response:
     return error_page(request, 409, message)
 
 
+def sent_fields(request: Request) -> tuple[list[tuple[str, str]], bool]:
+    """Return the form fields the request sent (name, value) and whether it sent a file too."""
+    form = ScopeState.from_scope(request.scope).form
+    if form is Empty or not isinstance(form, dict):
+        return [], False
+    fields, had_file = [], False
+    for name, value in form.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, UploadFile):
+                had_file = True
+            else:
+                fields.append((name, str(item)))
+    return fields, had_file
+
+
+def same_site_referer(request: Request) -> str | None:
+    """Return the page a request came from when it is on this site (path and query only)."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.headers.get("host", "") or not referer.path.startswith("/"):
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
+
+
+def handle_busy(request: Request, _error: Busy) -> Response:
+    """Answer 503 when the database stayed busy: nothing was saved, and nothing typed is lost.
+
+    A form's fields come back on the page, ready to be sent again with one click (the file of
+    an upload cannot: the page says to send it again); Retry-After tells clients when.
+    """
+    fields, had_file = sent_fields(request)
+    action = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    back = same_site_referer(request) or ("/" if request.method != "GET" else action)
+    with use_language(language_of(request.scope)):
+        title = _(TITLES[503])
+        message = _(GENERIC[503])
+        try:
+            template = request.app.template_engine.get_template("busy.html")
+            html = template.render(
+                request=request,
+                title=title,
+                message=message,
+                action=action,
+                back=back,
+                fields=fields,
+                resend=request.method == "POST" and bool(fields) and not had_file,
+                had_file=had_file,
+            )
+        except Exception:  # the busy page must never fail in its turn
+            logger.exception("rendering the busy page failed")
+            html = f"<!doctype html><title>503</title><h1>{escape(title)}</h1><p>{escape(message)}"
+    logger.warning("database busy on %s %s", request.method, request.url.path)
+    return Response(
+        html,
+        status_code=503,
+        media_type=MediaType.HTML,
+        headers={"retry-after": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    Busy: handle_busy,
     StaleDataError: handle_stale,
     CoconError: handle_cocon_error,
     PermissionDeniedException: handle_refused_write,

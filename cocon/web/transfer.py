@@ -3,7 +3,10 @@
 The import runs the CLI's engine (cocon.workbook.importer) inside the request's scope: first as
 a dry run whose report is the preview, then for real once confirmed. Between the two the file
 waits on the server under a random token (cocon.web.uploads), bound to the scope it was
-previewed in. The export is cocon.workbook.exporter's workbook of the request's scope, year and
+previewed in. Neither step holds up the office's other saves while it reads and checks: the
+preview only reads the database (the dry run writes to a private copy on SQLite) and keeps the
+upload in a short write at the end; the confirmation takes the write lock once the upload is
+read, for the import itself. The export is cocon.workbook.exporter's workbook of the request's scope, year and
 the project list's filters.
 """
 
@@ -28,6 +31,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Stream, Template
 from sqlmodel import Session
 
+from cocon import db
 from cocon.checks import Policies
 from cocon.errors import Invalid, Refused
 from cocon.i18n import _, current_language
@@ -170,7 +174,7 @@ def _read_upload(data: dict[str, Any]) -> UploadFile | None:
     name="import_upload",
     sync_to_thread=True,
     request_max_body_size=MAX_BODY,
-    opt=needs(Right.IMPORT),
+    opt=needs(Right.IMPORT, late_write=True),
 )
 def import_upload(
     request: Request,
@@ -178,7 +182,11 @@ def import_upload(
     policies: NamedDependency[Policies],
     data: Multipart,
 ) -> Template:
-    """Preview the upload (what the import would do, every problem, the warnings) and keep it."""
+    """Preview the upload (what the import would do, every problem, the warnings) and keep it.
+
+    The preview only reads the database (cocon.workbook.importer.dry_run); keeping the upload
+    is a short write of its own at the end.
+    """
     scope = current_scope(request, session)
     received = _read_upload(data)
     if received is None:
@@ -192,6 +200,7 @@ def import_upload(
     except Invalid as error:  # unreadable or hostile: nothing to preview, nothing to keep
         context = upload_context(scope, error.message)
         return Template("import/upload.html", context=context, status_code=400)
+    db.begin_writing(session)
     store = upload_store(request, session)
     try:
         upload = store.save(content, name, scope.code, current_account(request).id)
@@ -203,13 +212,18 @@ def import_upload(
     return Template("import/preview.html", context=preview_context(request, scope, upload, report))
 
 
-def _waiting(request: Request, session: Session, token: str, *, lock: bool = False):
+def _waiting(request: Request, session: Session, token: str):
     scope = current_scope(request, session)
     store = upload_store(request, session)
-    return scope, store, store.get(token, scope.code, current_account(request).id, lock=lock)
+    return scope, store, store.get(token, scope.code, current_account(request).id)
 
 
-@post("/import/{token:str}/confirm", name="import_confirm", sync_to_thread=True, opt=needs(Right.IMPORT))
+@post(
+    "/import/{token:str}/confirm",
+    name="import_confirm",
+    sync_to_thread=True,
+    opt=needs(Right.IMPORT, late_write=True),
+)
 def import_confirm(
     token: FromPath[str],
     request: Request,
@@ -217,13 +231,19 @@ def import_confirm(
     policies: NamedDependency[Policies],
 ) -> Template | Redirect:
     """Import a previewed upload for real (every row or none), then show what it did."""
-    # The row lock makes a second confirmation of the same upload wait for the first.
-    scope, store, upload = _waiting(request, session, token, lock=True)
+    scope, store, upload = _waiting(request, session, token)
     done = Redirect(scoped_url(request, f"/import/{upload.token}/done"), status_code=303)
     if upload.imported:  # sent twice: the first one did it
         return done
+    content = store.content(upload)
+    # The write starts here; its lock (a row lock on PostgreSQL) makes a second confirmation of
+    # the same upload wait for the first, which the check below then sees.
+    db.begin_writing(session)
+    upload = store.get(token, scope.code, current_account(request).id, lock=True)
+    if upload.imported:
+        return done
     try:
-        with as_file(store.content(upload)) as path:
+        with as_file(content) as path:
             report = import_source(session, path, policies, scope=scope, name=upload.name)
     except WorkbookRejected as rejected:  # the data changed since the preview
         session.rollback()

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from cocon.actors import act_as, actor_of
 from cocon.audit import record
 from cocon.checks import Finding, Policies
+from cocon.db import is_sqlite_file, private_copy, session_scope
 from cocon.derived import IdLog, deferred_refresh
 from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
 from cocon.findings import (
@@ -356,13 +358,35 @@ def dry_run(
     *,
     scope: Org | None = None,
     name: str | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import a source and roll everything back: return what the import would do, problems too.
 
+    It holds up no other writer: on SQLite (one write lock per database, held from a
+    transaction's first write) it runs in a private copy of what the database holds
+    (cocon.db.private_copy); on PostgreSQL, where a write locks only its rows (and on a SQLite
+    database in memory, which no one else sees), in the session.
     An unreadable or hostile file still raises Invalid: there is no report to give.
     """
+    if not is_sqlite_file(session.get_bind()):
+        return _rolled_back(session, path, policies, scope, name, progress)
+    actor = actor_of(session)
+    with private_copy(session.get_bind()) as copy, session_scope(copy) as scratch:
+        act_as(scratch, actor)
+        inside = scratch.get(Org, scope.id) if scope is not None else None
+        return _rolled_back(scratch, path, policies, inside, name, progress)
+
+
+def _rolled_back(
+    session: Session,
+    path: Path,
+    policies: Policies,
+    scope: Org | None,
+    name: str | None,
+    progress: Progress | None,
+) -> ImportReport:
     try:
-        return import_source(session, path, policies, scope=scope, name=name)
+        return import_source(session, path, policies, progress, scope=scope, name=name)
     except WorkbookRejected as rejected:
         return rejected.report
     finally:
