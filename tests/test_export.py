@@ -790,20 +790,28 @@ def test_export_memory_flat_as_rows_grow(_sqlite_template, tmp_path: Path, monke
         _small_tree(session)
 
     def peak(batch: int, path: Path) -> int:
+        """Return the peak memory while the sheets are written (the last progress report comes
+        after the last row; closing then copies the rows through xlsxwriter's fixed buffer,
+        whose peak varies from run to run by more than the rows' share of it)."""
         monkeypatch.setattr(exporter, "BATCH", batch)
+        peaks = []
         tracemalloc.start()
         try:
             with Session(engine) as session:
-                export_workbook(session, path, root=None, year=None)
-            return tracemalloc.get_traced_memory()[1]
+                export_workbook(
+                    session,
+                    path,
+                    root=None,
+                    year=None,
+                    progress=lambda *_: peaks.append(tracemalloc.get_traced_memory()[1]),
+                )
+            return max(peaks)
         finally:
             tracemalloc.stop()
 
     peak(50, tmp_path / "warm-up.xlsx")  # catalogs, compiled statements: loaded once
     _bulk_projects(engine, 0, 300)
     small = {batch: peak(batch, tmp_path / f"small-{batch}.xlsx") for batch in (50, 10**6)}
-    # xlsxwriter copies each sheet's rows into the file through a fixed buffer (about 0.7 MB
-    # here) when the workbook closes: enough rows that holding them all clearly outweighs it.
     _bulk_projects(engine, 300, 1_800)
     large = {batch: peak(batch, tmp_path / f"large-{batch}.xlsx") for batch in (50, 10**6)}
     engine.dispose()
@@ -811,7 +819,7 @@ def test_export_memory_flat_as_rows_grow(_sqlite_template, tmp_path: Path, monke
     # Seven times the rows take no more memory when rows stream through in batches of 50 ...
     assert large[50] < small[50] * 1.3, (small, large)
     # ... while holding them all at once shows up in the same measure.
-    assert large[10**6] > small[10**6] * 1.3, (small, large)
+    assert large[10**6] > small[10**6] * 1.5, (small, large)
     ws = openpyxl.load_workbook(tmp_path / "large-50.xlsx", read_only=True)["共建项目"]
     last = next(ws.iter_rows(min_row=2_102, max_row=2_102, values_only=True))
     assert last[0] == "合计"
