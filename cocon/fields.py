@@ -34,3 +34,25 @@ def clean_text(
     if len(text) > limit:
         raise Invalid(_("At most {limit} characters").format(limit=limit), field=field)
     return refuse_control_characters(text, field, multiline=multiline)
+
+
+# The import template's example rows use codes that begin so, and no real record may take one:
+# an example row edited by mistake can then never overwrite a real project, allocation or payment.
+EXAMPLE_CODE_PREFIX = "EXAMPLE-"
+
+
+def is_example_code(text: object) -> bool:
+    """Tell whether text is one of the codes kept for the template's examples."""
+    return str(text or "").strip().upper().startswith(EXAMPLE_CODE_PREFIX)
+
+
+def refuse_example_code(text: str, field: str) -> str:
+    """Return text, or refuse it when it is a code kept for the template's examples."""
+    if is_example_code(text):
+        raise Invalid(
+            _("Use another code: codes beginning with {prefix} are kept for the template's examples").format(
+                prefix=EXAMPLE_CODE_PREFIX
+            ),
+            field=field,
+        )
+    return text

@@ -14,7 +14,7 @@ from cocon.actors import actor_of
 from cocon.checks import DEFAULT, Policies
 from cocon.derived import refresh_project
 from cocon.errors import Invalid, NotFound, Refused
-from cocon.fields import clean_text
+from cocon.fields import clean_text, refuse_example_code
 from cocon.i18n import _
 from cocon.labels import label, parse_choice
 from cocon.models import (
@@ -102,7 +102,7 @@ def clean_project_code(raw: object) -> str:
             _("Use another code: '{code}' cannot be part of a web address").format(code=text),
             field="code",
         )
-    return text
+    return refuse_example_code(text, "code")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from cocon.money import format_wan, format_yuan
 from cocon.orgs import level_name
 from cocon.rights import Right, may, role_name
 from cocon.rollup import SOURCE_KEYS, Figures, RollupNode
-from cocon.times import china_time
+from cocon.times import china_date, china_time
 from cocon.users import Account
 from cocon.web import i18n as web_i18n
 
@@ -151,6 +151,7 @@ def make_environment(directory: Path = TEMPLATES) -> Environment:
         number=number,
         source=per_request(source_label),
         china_time=china_time,
+        china_date=china_date,
     )
     env.globals.update(
         href=href,

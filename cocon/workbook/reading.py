@@ -18,10 +18,19 @@ from operator import itemgetter
 from pathlib import Path
 
 from cocon.errors import Invalid, SourceProblem
+from cocon.fields import is_example_code
 from cocon.i18n import _, use_language
 from cocon.labels import label
 from cocon.workbook.export_layout import is_totals_row as labelled_total
-from cocon.workbook.schema import Column, Kind, Sheet, column_for_header, fold, sheet_for_title
+from cocon.workbook.schema import (
+    Column,
+    Kind,
+    Sheet,
+    column_for_header,
+    fold,
+    is_template_aid,
+    sheet_for_title,
+)
 from cocon.workbook.xlsx_scan import get_column_letter
 
 HEADER_SEARCH_ROWS = 10
@@ -290,6 +299,32 @@ def is_example_row(sheet: Sheet, row: SourceRow) -> bool:
     return True
 
 
+def example_mark(sheet: Sheet, row: SourceRow) -> str | None:
+    """Return the key of the cell that marks a row as the template's example, if one does.
+
+    The example rows name records no real one can be (see cocon.workbook.schema): a row whose
+    key or reference holds such a code is an example, changed or not. A changed one is
+    refused by the import rather than read as data.
+    """
+    values = dict(zip(row.keys, row.values, strict=True))
+    for column in _marking_columns(sheet):
+        text = str(values.get(column.key) or "").strip().upper()
+        if text and (text == str(column.example).upper() or is_example_code(text)):
+            return column.key
+    return None
+
+
+def _marking_columns(sheet: Sheet) -> list[Column]:
+    """Return the columns that name a row or what it refers to: keys and references."""
+    return [
+        column
+        for column in sheet.columns
+        if column.kind in (Kind.CODE, Kind.ORG)
+        and column.example not in (None, "")
+        and (column.key in sheet.natural_key or column.key in ("project", "allocation"))
+    ]
+
+
 def is_totals_row(values: list, formulas: dict[int, str] | None = None) -> bool:
     """Tell an export's totals row: 合计 / Total in its first cell, then only formulas or blanks."""
     if not labelled_total(values):
@@ -320,7 +355,8 @@ def read_xlsx(
     for title in book.sheet_names:
         sheet = sheet_for_title(title)
         if sheet is None:
-            ignored.append(title)
+            if not is_template_aid(title):
+                ignored.append(title)
             continue
         rows = book.rows(title)
         found = scans.get(title)
@@ -338,7 +374,8 @@ def read_csv_folder(folder: Path) -> tuple[list[SourceSheet], list[str], list[So
     for path in sorted(folder.glob("*.csv")):
         sheet = sheet_for_title(path.stem)
         if sheet is None:
-            ignored.append(path.name)
+            if not is_template_aid(path.stem):
+                ignored.append(path.name)
             continue
         lines = _utf8_lines(path)
         if lines is None:

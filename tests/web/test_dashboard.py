@@ -102,6 +102,35 @@ def test_dashboard_recent_projects_link_to_projects(client):
     assert re.search(r'href="/projects/GS-2023-\d{3}"', recent)
 
 
+def test_dashboard_recent_projects_put_the_one_just_entered_first_with_its_date(
+    fresh_client,
+):
+    # Entered now, it started long before the demo's projects: it still comes first.
+    from datetime import UTC, datetime
+
+    from cocon.times import CHINA
+    from tests.web.forms import csrf_token
+
+    token = csrf_token(fresh_client, "/projects/new")
+    response = fresh_client.post(
+        "/projects/new",
+        data={
+            "_csrf_token": token, "name": "刚录入的项目", "code": "T-JUST-ENTERED",
+            "owner": "330105017", "site": "330105017003", "category": "child_care",
+            "year": "2023", "start_date": "2023-01-02", "budget": "1万",
+        },
+        follow_redirects=False,
+    )  # fmt: skip
+    assert response.status_code == 303, response.text
+    recent = section(fresh_client.get("/?lang=en").text, "recent-title")
+    codes = re.findall(r'href="/projects/([^"?]+)"', recent)
+    assert codes[0] == "T-JUST-ENTERED"
+    assert "Entered on" in recent
+    today = datetime.now(UTC).astimezone(CHINA).strftime("%Y-%m-%d")
+    first_row = recent[recent.index("T-JUST-ENTERED") :].split("</tr>")[0]
+    assert f'<td class="date">{today}</td>' in first_row
+
+
 def test_dashboard_lists_large_community_units_with_types(client):
     units = section(client.get("/").text, "units-title")
     assert len(set(re.findall(r'href="/orgs/(\d{12})"', units))) == 12

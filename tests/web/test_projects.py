@@ -254,6 +254,18 @@ def test_project_form_offers_orgs_and_categories_in_scope(client):
     assert 'value="culture_sports"' in html and 'name="_csrf_token"' in html
 
 
+def _year_field(html: str) -> str:
+    return re.search(r'<input[^>]*name="year"[^>]*>', html)[0]
+
+
+def test_project_form_year_is_the_one_looked_at(client):
+    # The demo's data are all of 2023: a new project starts there, not in the calendar year.
+    assert 'value="2023"' in _year_field(client.get("/projects/new").text)
+    # The year filter the user came from (the dashboard's ?year=) wins.
+    assert 'value="2024"' in _year_field(client.get("/projects/new?year=2024").text)
+    assert 'value="2023"' in _year_field(client.get("/allocations/new").text)
+
+
 def test_project_create_redirects_and_the_project_exists(fresh_client, fresh_url):
     token = csrf_token(fresh_client, f"/projects/new?org={WENHUI}")
     response = fresh_client.post(
