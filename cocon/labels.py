@@ -38,10 +38,10 @@ LABELS: list[tuple[StrEnum, str]] = [
     (Status.CANCELLED, N_("cancelled")),
     (ContributionKind.CASH, N_("cash")),
     (ContributionKind.IN_KIND, N_("in kind (valued)")),
-    (UnitType.RELOCATION_FLOW, N_("relocation-flow")),
-    (UnitType.BUSINESS_INTEGRATION, N_("business-integration")),
-    (UnitType.TRADITIONAL_INTEGRATION, N_("traditional-integration")),
-    (UnitType.WHOLE_VILLAGE_REFORM, N_("whole-village-reform")),
+    (UnitType.RELOCATION_FLOW, N_("relocation and floating population")),
+    (UnitType.BUSINESS_INTEGRATION, N_("business and residential mix")),
+    (UnitType.TRADITIONAL_INTEGRATION, N_("traditional integration")),
+    (UnitType.WHOLE_VILLAGE_REFORM, N_("whole-village redevelopment")),
 ]
 
 
@@ -69,7 +69,9 @@ def _spellings(enum_class: type[StrEnum]) -> dict[str, str]:
     for member in enum_class:
         english = _label_of(member)
         chinese = translations("zh_CN").gettext(english)
-        for text in (member.value, english, chinese, member.value.replace("_", " ")):
+        # The key with spaces or hyphens too: older workbooks wrote whole-village-reform.
+        keys = (member.value.replace("_", " "), member.value.replace("_", "-"))
+        for text in (member.value, english, chinese, *keys):
             spellings[text.lower()] = member.value
     return spellings
 

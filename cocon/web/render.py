@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -57,13 +56,6 @@ def lang_href(context: Context, language: str) -> str:
 def enum_label(value: str | None, kind: str) -> str:
     """Return the name of a status, category or unit type in the current language."""
     return label(ENUMS[kind], value)
-
-
-def share(value: Decimal | None) -> str:
-    """Format a share such as 0.4123 as 41.2% (rounded down, like the standard's reasons)."""
-    if value is None:
-        return "—"
-    return f"{(value * 100).quantize(Decimal('0.1'), rounding=ROUND_DOWN)}%"
 
 
 def number(value: int | None) -> str:
@@ -147,7 +139,6 @@ def make_environment(directory: Path = TEMPLATES) -> Environment:
         wan=format_wan,
         label=per_request(enum_label),
         level=per_request(level_name),
-        share=share,
         number=number,
         source=per_request(source_label),
         china_time=china_time,

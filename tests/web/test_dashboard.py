@@ -139,6 +139,20 @@ def test_dashboard_lists_large_community_units_with_types(client):
         assert unit_type in units
 
 
+def test_dashboard_floating_share_rounds_half_up(client):
+    # 胜利社区: 3,470 renting of 9,860 permanent residents is 35.19…%: 35.2%, not 35.1%.
+    units = section(client.get("/").text, "units-title")
+    row = units[units.index("胜利社区") :].split("</tr>")[0]
+    assert "35.2%" in row and "35.1%" not in row
+
+
+def test_dashboard_names_unit_types_in_english_words(client):
+    units = section(client.get("/?lang=en").text, "units-title")
+    assert "whole-village redevelopment" in units and "traditional integration" in units
+    for slug in ("whole-village-reform", "traditional-integration", "whole_village_reform"):
+        assert slug not in units
+
+
 def test_dashboard_scope_picked_by_org(client):
     html = client.get("/?org=330105017&lang=en").text
     assert "<h1>文晖街道" in html
