@@ -180,6 +180,15 @@ def test_stylesheet_is_served(client):
     assert "table" in response.text
 
 
+def test_favicon_is_served_without_signing_in(anonymous_client, client):
+    # Browsers ask for /favicon.ico on their first visit, before anyone has signed in.
+    response = anonymous_client.get("/favicon.ico", follow_redirects=False)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert response.content.startswith(b"<svg")
+    assert 'rel="icon"' in client.get("/").text
+
+
 def test_dashboard_says_what_each_money_figure_counts(client):
     html = client.get("/?lang=en").text
     assert "money passed down inside it counted once" in html
