@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup, escape
 
 import cocon
 from cocon.i18n import _
@@ -124,6 +125,12 @@ def per_request(function: Callable[..., str]) -> Callable[..., str]:
     return wrapper
 
 
+def scroll_hint() -> Markup:
+    """Return the hint a wide table shows above itself while it scrolls sideways (see the CSS)."""
+    text = escape(_("← Swipe sideways to see every column →"))
+    return Markup(f'<p class="scroll-hint" aria-hidden="true">{text}</p>')
+
+
 def make_environment(directory: Path = TEMPLATES) -> Environment:
     """Build the template environment shared by every request."""
     env = Environment(
@@ -157,5 +164,6 @@ def make_environment(directory: Path = TEMPLATES) -> Environment:
         signed_in=signed_in,
         can=can,
         role_name=role_name,
+        scroll_hint=per_request(scroll_hint),
     )
     return env
