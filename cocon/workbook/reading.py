@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from operator import itemgetter
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from cocon.i18n import _, use_language
 from cocon.labels import label
 from cocon.workbook.export_layout import is_totals_row as labelled_total
 from cocon.workbook.schema import (
+    SHEETS_BY_KEY,
     Column,
     Kind,
     Sheet,
@@ -306,23 +308,26 @@ def example_mark(sheet: Sheet, row: SourceRow) -> str | None:
     key or reference holds such a code is an example, changed or not. A changed one is
     refused by the import rather than read as data.
     """
-    values = dict(zip(row.keys, row.values, strict=True))
-    for column in _marking_columns(sheet):
-        text = str(values.get(column.key) or "").strip().upper()
-        if text and (text == str(column.example).upper() or is_example_code(text)):
-            return column.key
+    for key, example in _marking_columns(sheet.key):
+        if key in row.keys:
+            value = row.values[row.keys.index(key)]
+            text = str(value).strip().upper() if value is not None else ""
+            if text and (text == example or is_example_code(text)):
+                return key
     return None
 
 
-def _marking_columns(sheet: Sheet) -> list[Column]:
-    """Return the columns that name a row or what it refers to: keys and references."""
-    return [
-        column
+@cache
+def _marking_columns(sheet_key: str) -> tuple[tuple[str, str], ...]:
+    """Return the key and example (upper case) of the columns that name a row or what it names."""
+    sheet = SHEETS_BY_KEY[sheet_key]
+    return tuple(
+        (column.key, str(column.example).upper())
         for column in sheet.columns
         if column.kind in (Kind.CODE, Kind.ORG)
         and column.example not in (None, "")
         and (column.key in sheet.natural_key or column.key in ("project", "allocation"))
-    ]
+    )
 
 
 def is_totals_row(values: list, formulas: dict[int, str] | None = None) -> bool:
