@@ -90,13 +90,14 @@ def parse_choice(enum_class: type[StrEnum], raw: object, field: str) -> str:
     )
 
 
+# Sentence case: they head table columns and rows.
 SOURCE_LABELS: dict[str, str] = {
-    "province": N_("province funds"),
-    "city": N_("city funds"),
-    "district": N_("district funds"),
-    "street": N_("street funds"),
-    "community": N_("community funds"),
-    "partners": N_("partner contributions"),
+    "province": N_("Province funds"),
+    "city": N_("City funds"),
+    "district": N_("District funds"),
+    "street": N_("Street funds"),
+    "community": N_("Community funds"),
+    "partners": N_("Partner contributions"),
 }
 
 

@@ -73,7 +73,7 @@ def bar_width(value: int, largest: int, width: float) -> float:
 
 def money_rows(figures: Figures) -> list[tuple[str, int]]:
     """Return the allocation, drawn and paid amounts of figures as chart rows."""
-    return [(_("held"), figures.held), (_("drawn"), figures.drawn), (_("paid"), figures.paid)]
+    return [(_("Held"), figures.held), (_("Drawn"), figures.drawn), (_("Paid"), figures.paid)]
 
 
 def source_rows(figures: Figures) -> list[tuple[str, int]]:

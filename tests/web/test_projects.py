@@ -181,8 +181,8 @@ def test_project_detail_shows_funding_by_level_with_text(client):
     data = funding[funding.index('<table class="chart-data">') :]
     rows = re.findall(r'<th scope="row">([^<]+)</th><td class="num">¥([\d,]+)\.00', data)
     assert rows == [
-        ("province funds", "150,000"), ("city funds", "200,000"), ("district funds", "0"),
-        ("street funds", "120,000"), ("community funds", "0"), ("partner contributions", "130,000"),
+        ("Province funds", "150,000"), ("City funds", "200,000"), ("District funds", "0"),
+        ("Street funds", "120,000"), ("Community funds", "0"), ("Partner contributions", "130,000"),
     ]  # fmt: skip
 
 
