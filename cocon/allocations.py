@@ -11,7 +11,7 @@ from sqlmodel import Session
 from cocon.checks import Finding, Policies, Rule, enforce
 from cocon.derived import refresh_allocation, refresh_project, refresh_projects_drawing_on
 from cocon.errors import Invalid, NotFound, Refused
-from cocon.fields import clean_code, clean_text
+from cocon.fields import clean_code, clean_text, refuse_example_code
 from cocon.findings import project_findings
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
@@ -407,7 +407,9 @@ def record_payment(
     day = parse_date(paid_on, "paid_on")
     if day is None:
         raise Invalid(_("The payment date is missing"), field="paid_on")
-    voucher = clean_text(voucher_no, "voucher_no", required=True, limit=40)
+    voucher = refuse_example_code(
+        clean_text(voucher_no, "voucher_no", required=True, limit=40), "voucher_no"
+    )
     existing = session.exec(select(Payment).where(Payment.voucher_no == voucher)).scalars().first()
     from cocon.reversals import refuse_reversed_line, refuse_reversed_payment
 

@@ -40,6 +40,28 @@ def clean_text(
     return refuse_control_characters(text, field, multiline=multiline)
 
 
+# The import template's example rows use codes that begin so, and no real record may take one:
+# an example row edited by mistake can then never overwrite a real project, allocation or payment.
+EXAMPLE_CODE_PREFIX = "EXAMPLE-"
+
+
+def is_example_code(text: object) -> bool:
+    """Tell whether text is one of the codes kept for the template's examples."""
+    return str(text or "").strip().upper().startswith(EXAMPLE_CODE_PREFIX)
+
+
+def refuse_example_code(text: str, field: str) -> str:
+    """Return text, or refuse it when it is a code kept for the template's examples."""
+    if is_example_code(text):
+        raise Invalid(
+            _("Use another code: codes beginning with {prefix} are kept for the template's examples").format(
+                prefix=EXAMPLE_CODE_PREFIX
+            ),
+            field=field,
+        )
+    return text
+
+
 def clean_code(raw: object) -> str:
     """Accept a project or allocation code of letters, digits and - _ . (each names a web page)."""
     text = str(raw or "").strip()
@@ -55,4 +77,4 @@ def clean_code(raw: object) -> str:
             _("Use another code: '{code}' cannot be part of a web address").format(code=text),
             field="code",
         )
-    return text
+    return refuse_example_code(text, "code")

@@ -32,10 +32,10 @@ LABELS: list[tuple[StrEnum, str]] = [
     (Status.CANCELLED, N_("cancelled")),
     (ContributionKind.CASH, N_("cash")),
     (ContributionKind.IN_KIND, N_("in kind (valued)")),
-    (UnitType.RELOCATION_FLOW, N_("relocation-flow")),
-    (UnitType.BUSINESS_INTEGRATION, N_("business-integration")),
-    (UnitType.TRADITIONAL_INTEGRATION, N_("traditional-integration")),
-    (UnitType.WHOLE_VILLAGE_REFORM, N_("whole-village-reform")),
+    (UnitType.RELOCATION_FLOW, N_("relocation and floating population")),
+    (UnitType.BUSINESS_INTEGRATION, N_("business and residential mix")),
+    (UnitType.TRADITIONAL_INTEGRATION, N_("traditional integration")),
+    (UnitType.WHOLE_VILLAGE_REFORM, N_("whole-village redevelopment")),
 ]
 
 
@@ -63,7 +63,9 @@ def _spellings(enum_class: type[StrEnum]) -> dict[str, str]:
     for member in enum_class:
         english = _label_of(member)
         chinese = translations("zh_CN").gettext(english)
-        for text in (member.value, english, chinese, member.value.replace("_", " ")):
+        # The key with spaces or hyphens too: older workbooks wrote whole-village-reform.
+        keys = (member.value.replace("_", " "), member.value.replace("_", "-"))
+        for text in (member.value, english, chinese, *keys):
             spellings[text.lower()] = member.value
     return spellings
 
@@ -82,13 +84,14 @@ def parse_choice(enum_class: type[StrEnum], raw: object, field: str) -> str:
     )
 
 
+# Sentence case: they head table columns and rows.
 SOURCE_LABELS: dict[str, str] = {
-    "province": N_("province funds"),
-    "city": N_("city funds"),
-    "district": N_("district funds"),
-    "street": N_("street funds"),
-    "community": N_("community funds"),
-    "partners": N_("partner contributions"),
+    "province": N_("Province funds"),
+    "city": N_("City funds"),
+    "district": N_("District funds"),
+    "street": N_("Street funds"),
+    "community": N_("Community funds"),
+    "partners": N_("Partner contributions"),
 }
 
 

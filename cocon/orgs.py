@@ -15,6 +15,9 @@ from cocon.models import CODE_LENGTHS, Allocation, Level, Org, Project
 
 LEVEL_BY_LENGTH = {length: level for level, length in CODE_LENGTHS.items()}
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+# No division code begins 00 (provinces run from 11 to 82): the import template's example
+# community uses such a code, so no org may take one.
+EXAMPLE_ORG_PREFIX = "00"
 
 
 def level_name(level: int) -> str:
@@ -196,6 +199,13 @@ def clean_name(raw: str) -> str:
 def create_org(session: Session, raw_code: str, name: str, parent_code: str | None = None) -> Org:
     """Add an org under its parent, checking the code form and the level rule."""
     code = clean_code(raw_code)
+    if code.startswith(EXAMPLE_ORG_PREFIX):
+        raise Invalid(
+            _("{code} is not a division code: none begins with {prefix}").format(
+                code=code, prefix=EXAMPLE_ORG_PREFIX
+            ),
+            field="code",
+        )
     padded = len(code) == 12 and len(code_candidates(code)) > 1
     if padded and find_org(session, code) is None:
         # A padded form such as 330105000000 names a higher level, not a new community.

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from sqlmodel import Session
 
 from cocon.errors import Invalid
 from cocon.i18n import _
+from cocon.labels import choices, label, parse_choice
 from cocon.models import CommunityProfile, Level, Org, UnitType
+from cocon.percent import percent, percent_beside
 
 MIN_HOUSEHOLDS = 3_000
 MIN_RESIDENTS_EXCLUSIVE = 10_000
@@ -17,48 +19,25 @@ DEFAULT_FLOATING_SHARE = Decimal("0.30")
 
 
 def unit_type_name(unit_type: str | None) -> str:
-    """Return the translated name of a unit type."""
-    names = {
-        UnitType.RELOCATION_FLOW: _("relocation-flow"),
-        UnitType.BUSINESS_INTEGRATION: _("business-integration"),
-        UnitType.TRADITIONAL_INTEGRATION: _("traditional-integration"),
-        UnitType.WHOLE_VILLAGE_REFORM: _("whole-village-reform"),
-    }
-    return names[UnitType(unit_type)] if unit_type else ""
+    """Return the translated name of a unit type ('' for none)."""
+    return label(UnitType, unit_type)
 
 
 def parse_unit_type(raw: str | None) -> str | None:
-    """Accept a unit type by its key, or its English or Chinese name."""
+    """Accept a unit type by its key, or its English or Chinese name (None when empty)."""
     text = str(raw or "").strip()
     if not text:
         return None
-    aliases = {
-        UnitType.RELOCATION_FLOW: ("拆迁安置流动型", "relocation-flow", "relocation flow"),
-        UnitType.BUSINESS_INTEGRATION: (
-            "商住融合型",
-            "business-integration",
-            "business integration",
-        ),
-        UnitType.TRADITIONAL_INTEGRATION: (
-            "传统融合型",
-            "traditional-integration",
-            "traditional integration",
-        ),
-        UnitType.WHOLE_VILLAGE_REFORM: (
-            "整村改造型",
-            "whole-village-reform",
-            "whole village reform",
-        ),
-    }
-    for unit_type, names in aliases.items():
-        if text.lower() == unit_type.value or text.lower() in names:
-            return unit_type.value
-    raise Invalid(
-        _("'{value}' is not a unit type: write one of {choices}").format(
-            value=text, choices=" / ".join(names[0] for names in aliases.values())
-        ),
-        field="unit_type",
-    )
+    try:
+        return parse_choice(UnitType, text, "unit_type")
+    except Invalid:
+        names = " / ".join(name for _value, name in choices(UnitType))
+        raise Invalid(
+            _("'{value}' is not a unit type: write one of {choices}").format(
+                value=text, choices=names
+            ),
+            field="unit_type",
+        ) from None
 
 
 def parse_count(raw: object, field: str) -> int | None:
@@ -85,6 +64,8 @@ class Qualification:
     qualifies: bool
     reasons: list[str]
     floating_share: Decimal | None
+    # The share as every page shows it (see cocon.percent): 35.2%, or — when unknown.
+    share_shown: str = "—"
 
 
 def qualify(
@@ -97,6 +78,9 @@ def qualify(
     residents = profile.permanent_residents
     floating = profile.floating_residents or 0
     share = (Decimal(floating) / Decimal(residents)) if residents else Decimal(0)
+    numerator, denominator = threshold.as_integer_ratio()
+    # Compared exactly, in integers: floating / residents ≥ numerator / denominator.
+    high_share = bool(residents) and floating * denominator >= numerator * residents
     reasons = []
     large = households >= MIN_HOUSEHOLDS or residents > MIN_RESIDENTS_EXCLUSIVE
     if households >= MIN_HOUSEHOLDS:
@@ -109,10 +93,10 @@ def qualify(
                 "{households:,} households < 3,000 and {residents:,} permanent residents ≤ 10,000"
             ).format(households=households, residents=residents)
         )
-    # Round the share down so that 29.98% reads 29.9% < 30%, never 30.0% < 30%.
-    share_text = f"{(share * 100).quantize(Decimal('0.1'), rounding=ROUND_DOWN)}%"
+    # Beside the threshold a share near it gets more places: 29.98% < 30%, never 30.0% < 30%.
+    share_text = percent_beside(floating, residents, threshold) if residents else percent(0, 1)
     threshold_text = f"{(threshold * 100).normalize():f}%"
-    if share >= threshold:
+    if high_share:
         reasons.append(
             _("floating share {share} ≥ {threshold}").format(
                 share=share_text, threshold=threshold_text
@@ -124,7 +108,8 @@ def qualify(
                 share=share_text, threshold=threshold_text
             )
         )
-    return Qualification(large and share >= threshold, reasons, share)
+    shown = share_text if residents else "—"
+    return Qualification(large and high_share, reasons, share, shown)
 
 
 def get_profile(session: Session, org: Org) -> CommunityProfile | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session
 
 from cocon.actors import Actor, actor_of
@@ -170,6 +170,15 @@ def log_change(
             returned=returned,
         )
     )
+
+
+def entry_step(change: type[StatusChange] = StatusChange) -> ColumnElement[bool]:
+    """Return the condition of the status step that logs a project's entry (from no status).
+
+    Its time is when the project was entered, whether by the form, the CLI or an import;
+    change may be an alias of StatusChange.
+    """
+    return change.from_status.is_(None)
 
 
 def status_history(session: Session, project: Project) -> list[StatusChange]:

@@ -13,6 +13,14 @@ def china_time(moment: datetime) -> str:
     return aware.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
+def china_date(moment: datetime | None) -> str:
+    """Show the day of a stored UTC moment in China time ('' for none)."""
+    if moment is None:
+        return ""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(CHINA).strftime("%Y-%m-%d")
+
+
 def parse_day(text: str) -> datetime:
     """Read a day (2023-03-01) as the start of that day in China time."""
     from cocon.errors import Invalid

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from cocon.models import Allocation, Org, Partner, Project
 from cocon.workbook.marking import BAD_FILL
+from cocon.workbook.schema import SHEETS, Kind
 from cocon.workbook.template import EXAMPLE_ROW
 from tests import workbooks
 from tests.conftest import snapshot
@@ -468,6 +469,71 @@ def test_template_imported_as_written_changes_nothing(cli, database_url, tmp_pat
     counts = [line for line in lines if not line.startswith(" ") and "to create" in line]
     assert len(counts) == 7
     assert all(line.endswith(": 0 to create, 0 to update, 0 unchanged") for line in counts)
+    assert snapshot(database_url) == before
+
+
+def test_template_imported_as_written_names_no_ignored_sheet(cli, tmp_path):
+    # The instructions sheet (说明) is the template's own: nothing to report about it.
+    for language in ("zh_CN", "en"):
+        path = tmp_path / f"t-{language}.xlsx"
+        cli.ok("template", str(path), lang=language)
+        out = cli.ok("import", str(path), "--dry-run", lang=language)
+        assert "Ignored sheets" not in out and "忽略" not in out, out
+
+
+# The cell whose example code marks each sheet's example row: the row's key, or what it names.
+EXAMPLE_MARKS = {
+    "社区档案": "A2 社区编码",
+    "共建单位": "A2 统一社会信用代码",
+    "共建项目": "A2 项目编号",
+    "共建单位出资": "A2 项目编号",
+    "专项资金": "A2 资金编号",
+    "资金安排": "A2 项目编号",
+    "拨付": "A2 凭证号",
+}
+
+
+def test_template_example_row_changed_is_refused_on_every_sheet(cli, database_url, tmp_path):
+    # An example row with one value changed (a budget, a count, a name) is not data: it is
+    # refused on its example code, whatever the sheet, and no real record is touched.
+    path = tmp_path / "t.xlsx"
+    cli.ok("template", str(path), lang="zh_CN")
+    book = load_workbook(path)
+    for sheet in SHEETS:
+        column = next(
+            i for i, c in enumerate(sheet.columns, start=1)
+            if c.kind in (Kind.AMOUNT, Kind.COUNT) or c.key == "name"
+        )  # fmt: skip
+        book[sheet.zh].cell(EXAMPLE_ROW, column, 600000 if sheet.key != "partners" else "改名")
+    book.save(path)
+    before = snapshot(database_url)
+    result = cli("import", str(path), lang="zh_CN")
+    assert result.exit_code == 1, result.output
+    problems = _problems(result)
+    assert sorted(problems) == sorted(
+        f"{title}:{EXAMPLE_ROW} [{cell}]: 示例行不会导入：请删除示例行或改为真实编码"
+        for title, cell in EXAMPLE_MARKS.items()
+    )
+    assert snapshot(database_url) == before
+
+
+def test_template_examples_name_no_real_record(cli, database_url):
+    # The example codes are ones the code rules refuse for any real record.
+    before = snapshot(database_url)
+    refused = {
+        ("projects", "add", "--owner", "330105017", "--site", "330105017003", "--name", "示例",
+         "--category", "culture_sports", "--year", "2023", "--code", "EXAMPLE-2023-001"):
+        "kept for the template's examples",
+        ("allocations", "add", "330105", "2023", "1000", "--code", "example-2023"):
+        "kept for the template's examples",
+        ("orgs", "add", "000000000001", "示例社区", "--parent", "330105017"):
+        "none begins with 00",
+        ("partners", "add", "91330105EXAMPLE00X", "示例单位"): "check character",
+    }  # fmt: skip
+    for command, message in refused.items():
+        result = cli(*command)
+        assert result.exit_code == 1, (command, result.output)
+        assert message in result.output + result.stderr, (command, result.output)
     assert snapshot(database_url) == before
 
 

@@ -95,10 +95,18 @@ def test_qualify_reasons_when_too_small():
 
 
 def test_qualify_reason_never_rounds_a_share_up_to_the_threshold():
-    # 1499 / 5000 = 29.98%: the reason must not read "30.0% < 30%".
+    # 1499 / 5000 = 29.98%: the reason must not read "30.0% < 30%" (nor truncate to 29.9%).
     result = qualify(_profile(3000, 5000, 1499))
     assert not result.qualifies
-    assert result.reasons[1] == "floating share 29.9% < 30%"
+    assert result.reasons[1] == "floating share 29.98% < 30%"
+    assert result.share_shown == "29.98%"  # the pages show it as the reason words it
+
+
+def test_qualify_share_rounds_half_up():
+    # 胜利社区: 3,470 of 9,860 is 35.19…%, which reads 35.2%.
+    result = qualify(_profile(3912, 9860, 3470))
+    assert result.share_shown == "35.2%"
+    assert result.reasons[1] == "floating share 35.2% ≥ 30%"
 
 
 counts = st.integers(min_value=0, max_value=200_000)
@@ -202,7 +210,7 @@ def test_show_prints_the_profile(cli, tmp_path):
     assert "Households: 3,200" in out
     assert "Permanent residents: 12,000" in out
     assert "Renting/floating residents: 4,000" in out
-    assert "Unit type: business-integration" in out
+    assert "Unit type: business and residential mix" in out
     assert "Integrated large community unit: qualifies" in out
 
 
@@ -237,19 +245,20 @@ def test_profile_counts_with_thousands_separators_accepted(cli, tmp_path):
 def test_profile_unit_type_by_chinese_name(cli, tmp_path):
     load_tree(cli, tmp_path)
     out = cli.ok("orgs", "profile", COMMUNITY, "--type", "商住融合型")
-    assert "Unit type: business-integration" in out
+    assert "Unit type: business and residential mix" in out
 
 
 @pytest.mark.parametrize(
     ("given_type", "shown"),
     [
-        ("relocation_flow", "relocation-flow"),
-        ("business_integration", "business-integration"),
-        ("traditional_integration", "traditional-integration"),
-        ("whole_village_reform", "whole-village-reform"),
-        ("拆迁安置流动型", "relocation-flow"),
-        ("传统融合型", "traditional-integration"),
-        ("整村改造型", "whole-village-reform"),
+        ("relocation_flow", "relocation and floating population"),
+        ("business_integration", "business and residential mix"),
+        ("business-integration", "business and residential mix"),  # as older workbooks wrote it
+        ("traditional_integration", "traditional integration"),
+        ("whole_village_reform", "whole-village redevelopment"),
+        ("拆迁安置流动型", "relocation and floating population"),
+        ("传统融合型", "traditional integration"),
+        ("整村改造型", "whole-village redevelopment"),
     ],
 )
 def test_profile_unit_type_by_key_or_name(cli, tmp_path, given_type, shown):
@@ -263,7 +272,7 @@ def test_profile_unknown_unit_type_refused(cli, tmp_path, database_url):
     before = snapshot(database_url)
     result = refused(cli, "orgs", "profile", COMMUNITY, "--type", "混合型")
     assert "'混合型' is not a unit type" in result.stderr
-    assert "商住融合型" in result.stderr
+    assert "business and residential mix" in result.stderr
     assert snapshot(database_url) == before
 
 

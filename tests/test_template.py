@@ -166,7 +166,7 @@ def test_example_row_chinese_values(books: dict[str, Workbook]) -> None:
             strict=True,
         )
     )
-    assert row["项目编号"] == "GS-2023-001"
+    assert row["项目编号"] == "EXAMPLE-2023-001"
     assert row["实施社区"] == "330105017003"
     assert row["项目类别"] == "文体设施"
     assert row["状态"] == "已完成"
@@ -301,11 +301,11 @@ def test_number_formats_by_kind(books: dict[str, Workbook], language: str) -> No
 def test_number_formats_codes_stay_text(books: dict[str, Workbook], language: str) -> None:
     book = books[language]
     profiles = book[SHEETS[0].title(language)]
-    assert profiles["A2"].value == "330105017003"
+    assert profiles["A2"].value == "000000000001"
     assert profiles["A2"].data_type == "s"
     assert profiles["A2"].number_format == "@"
     partners = book[SHEETS[1].title(language)]
-    assert partners["A2"].value == "91330105MA27XYW12J"
+    assert partners["A2"].value == "91330105EXAMPLE00X"
     assert partners["E2"].value == "0571-88880000"
     assert partners.column_dimensions["E"].number_format == "@"
 

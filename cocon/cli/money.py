@@ -348,13 +348,13 @@ def rollup_command(
         click.echo(json.dumps(data[0] if org_code else data, ensure_ascii=False, indent=2))
         return
     headers = [
-        _("projects"),
-        _("budget"),
+        _("Project count"),
+        _("Budget"),
         *[source_label(key) for key in (*SOURCE_KEYS, "partners")],
-        _("paid"),
-        _("held"),
-        _("drawn"),
-        _("remaining"),
+        _("Paid"),
+        _("Held"),
+        _("Drawn"),
+        _("Remaining"),
     ]
     click.echo(_("Org") + " | " + " | ".join(headers))
     for root in roots:

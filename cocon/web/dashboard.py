@@ -30,6 +30,7 @@ def dashboard(
 
     def build_context() -> dict:
         year, years = selected_year(request, session, scope)
+        recent, entered = recent_projects(session, scope, year)
         return {
             "scope": scope,
             "org": scope,
@@ -38,7 +39,8 @@ def dashboard(
             "trail": breadcrumb(session, scope),
             "node": rollup_org(session, scope, year),
             **findings_context(session, scope, year, policies),
-            "recent": recent_projects(session, scope, year),
+            "recent": recent,
+            "entered": entered,
             "project_count": count_projects(session, scope, year),
             "units": large_units(session, scope, settings.floating_share_threshold),
             "waiting": waiting_for(session, scope),

@@ -27,9 +27,11 @@ from cocon.web.auth import (
     session_data,
 )
 from cocon.web.errors import error_page
+from cocon.web.render import STATIC
 from cocon.web.sessions import rotate_session
 
 FORM_PUBLIC = {**PUBLIC, "csrf_form": True}
+FAVICON = "favicon.svg"
 
 
 def local_target(raw: str | None) -> str:
@@ -119,6 +121,16 @@ async def health() -> str:
     return "ok"
 
 
+@get("/favicon.ico", name="favicon", opt=PUBLIC, sync_to_thread=False)
+def favicon() -> Response:
+    """Send the site's icon to browsers that ask for it before reading any page (no sign-in)."""
+    return Response(
+        (STATIC / FAVICON).read_bytes(),
+        media_type="image/svg+xml",
+        headers={"cache-control": "public, max-age=86400"},
+    )
+
+
 def signed_out(request: Request, _error: NotAuthorizedException) -> Response:
     """Send a reader to the sign-in page and back; tell a writer the session has ended."""
     if request.method in SAFE_METHODS:
@@ -127,4 +139,4 @@ def signed_out(request: Request, _error: NotAuthorizedException) -> Response:
     return error_page(request, 401)
 
 
-ROUTES = [login_page, login, logout_page, logout, health]
+ROUTES = [login_page, login, logout_page, logout, health, favicon]

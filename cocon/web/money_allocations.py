@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
@@ -44,7 +43,13 @@ from cocon.web.money_support import (
 )
 from cocon.web.projects import FORM_PAGE, ORG_CHOICES_LIMIT, scoped_url
 from cocon.web.queries import orgs_in_scope
-from cocon.web.scope import allowed_root, current_scope, org_in_scope, selected_year
+from cocon.web.scope import (
+    allowed_root,
+    current_scope,
+    org_in_scope,
+    selected_year,
+    year_in_view,
+)
 
 PAGE_SIZE = 50
 FORM_FIELDS = ("org", "year", "amount", "code", "parent", "source_note")
@@ -272,8 +277,7 @@ def allocation_new(request: Request, session: NamedDependency[Session]) -> Templ
     scope = current_scope(request, session)
     parent = fixed_parent(request, session, scope)
     values = form_values({"org": "" if parent else scope.code})
-    year = request.query_params.get("year") or str(date.today().year)
-    values["year"] = str(parent.year) if parent else year
+    values["year"] = str(parent.year) if parent else year_in_view(request, session, scope)
     values["parent"] = parent.code if parent else ""
     context = form_context(session, scope, values, {}, parent=parent)
     return Template("allocations/form.html", context=context)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
@@ -22,7 +21,7 @@ from cocon.versions import StaleVersion, check_version
 from cocon.web.auth import needs
 from cocon.web.projects import FORM_PAGE, ORG_CHOICES_LIMIT, scoped_url
 from cocon.web.queries import orgs_in_scope
-from cocon.web.scope import current_scope, org_in_scope
+from cocon.web.scope import current_scope, org_in_scope, year_in_view
 
 FORM_FIELDS = (
     "code",
@@ -133,7 +132,7 @@ def project_new(request: Request, session: NamedDependency[Session]) -> Template
     """Show an empty project form; the owner starts as the scope org."""
     scope = current_scope(request, session)
     values = form_values({"owner": scope.code, "site": request.query_params.get("site") or ""})
-    values["year"] = request.query_params.get("year") or str(date.today().year)
+    values["year"] = year_in_view(request, session, scope)
     return Template("projects/form.html", context=form_context(session, scope, values, {}))
 
 

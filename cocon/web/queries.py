@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -21,8 +22,10 @@ from cocon.models import (
     Partner,
     Payment,
     Project,
+    StatusChange,
 )
 from cocon.profiles import Qualification, qualify
+from cocon.review import entry_step
 from cocon.scope import allocation_scope, org_within, project_scope, within
 
 # Failing checks worded on a page; the count and the export's Checks sheet give them all.
@@ -49,20 +52,30 @@ def count_allocations(session: Session, scope: Org, year: int | None) -> int:
 
 def recent_projects(
     session: Session, scope: Org, year: int | None, limit: int = 10
-) -> list[tuple[Project, Org, Org]]:
-    """Return the latest projects owned in scope (by start date, then newest entered)."""
+) -> tuple[list[tuple[Project, Org, Org]], dict[int, datetime]]:
+    """Return the projects owned in scope entered last, and when each was entered (UTC).
+
+    A project just entered comes first, whatever its start date.
+    """
     owner, site = aliased(Org), aliased(Org)
+    entered = aliased(StatusChange)
     statement = (
-        select(Project, owner, site)
+        select(Project, owner, site, entered.changed_at)
         .join(owner, owner.id == Project.owner_id)
         .join(site, site.id == Project.site_id)
+        .outerjoin(entered, and_(entered.project_id == Project.id, entry_step(entered)))
         .where(within(owner, scope))
-        .order_by(Project.start_date.desc().nulls_last(), Project.id.desc())
+        .order_by(entered.changed_at.desc().nulls_last(), Project.id.desc())
         .limit(limit)
     )
     if year is not None:
         statement = statement.where(Project.year == year)
-    return [tuple(row) for row in session.execute(statement)]
+    rows, moments = [], {}
+    for project, owner_org, site_org, moment in session.execute(statement):
+        rows.append((project, owner_org, site_org))
+        if moment is not None:
+            moments[project.id] = moment
+    return rows, moments
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup, escape
 
 import cocon
 from cocon.i18n import _
@@ -18,7 +18,7 @@ from cocon.money import format_wan, format_yuan
 from cocon.orgs import level_name
 from cocon.rights import Right, may, role_name
 from cocon.rollup import SOURCE_KEYS, Figures, RollupNode
-from cocon.times import china_time
+from cocon.times import china_date, china_time
 from cocon.users import Account
 from cocon.web import i18n as web_i18n
 
@@ -59,13 +59,6 @@ def enum_label(value: str | None, kind: str) -> str:
     return label(ENUMS[kind], value)
 
 
-def share(value: Decimal | None) -> str:
-    """Format a share such as 0.4123 as 41.2% (rounded down, like the standard's reasons)."""
-    if value is None:
-        return "—"
-    return f"{(value * 100).quantize(Decimal('0.1'), rounding=ROUND_DOWN)}%"
-
-
 def number(value: int | None) -> str:
     """Format a count with thousands separators (— when unknown)."""
     return "—" if value is None else f"{value:,}"
@@ -80,7 +73,7 @@ def bar_width(value: int, largest: int, width: float) -> float:
 
 def money_rows(figures: Figures) -> list[tuple[str, int]]:
     """Return the allocation, drawn and paid amounts of figures as chart rows."""
-    return [(_("held"), figures.held), (_("drawn"), figures.drawn), (_("paid"), figures.paid)]
+    return [(_("Held"), figures.held), (_("Drawn"), figures.drawn), (_("Paid"), figures.paid)]
 
 
 def source_rows(figures: Figures) -> list[tuple[str, int]]:
@@ -132,6 +125,12 @@ def per_request(function: Callable[..., str]) -> Callable[..., str]:
     return wrapper
 
 
+def scroll_hint() -> Markup:
+    """Return the hint a wide table shows above itself while it scrolls sideways (see the CSS)."""
+    text = escape(_("← Swipe sideways to see every column →"))
+    return Markup(f'<p class="scroll-hint" aria-hidden="true">{text}</p>')
+
+
 def make_environment(directory: Path = TEMPLATES) -> Environment:
     """Build the template environment shared by every request."""
     env = Environment(
@@ -147,10 +146,10 @@ def make_environment(directory: Path = TEMPLATES) -> Environment:
         wan=format_wan,
         label=per_request(enum_label),
         level=per_request(level_name),
-        share=share,
         number=number,
         source=per_request(source_label),
         china_time=china_time,
+        china_date=china_date,
     )
     env.globals.update(
         href=href,
@@ -165,5 +164,6 @@ def make_environment(directory: Path = TEMPLATES) -> Environment:
         signed_in=signed_in,
         can=can,
         role_name=role_name,
+        scroll_hint=per_request(scroll_hint),
     )
     return env

@@ -71,3 +71,15 @@ def selected_year(request: Request, session: Session, scope: Org) -> tuple[int, 
     if year not in years:
         years = sorted([*years, year], reverse=True)
     return year, years
+
+
+def year_in_view(request: Request, session: Session, scope: Org) -> str:
+    """Return the year a new record's form starts with: the one the user is looking at.
+
+    That is the year the page was asked for (?year=, as the dashboard's year filter passes it
+    on), else the one the dashboard shows by default: the latest with data in scope.
+    """
+    raw = (request.query_params.get("year") or "").strip()
+    if raw:
+        return raw
+    return str(selected_year(request, session, scope)[0])

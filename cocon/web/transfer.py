@@ -98,6 +98,10 @@ def preview_context(request: Request, scope: Org, upload: Upload, report: Import
     """Gather what the preview shows: per sheet counts, every problem, the warnings."""
     problems = report.all_problems
     base = f"/import/{upload.token}"
+    totals = {
+        key: sum(getattr(sheet, key) for sheet in report.sheets)
+        for key in ("created", "updated", "unchanged")
+    }
     return {
         "scope": scope,
         "upload": upload,
@@ -111,10 +115,9 @@ def preview_context(request: Request, scope: Org, upload: Upload, report: Import
         "warning_count": report.warning_count,
         "confirm_url": scoped_url(request, f"{base}/confirm"),
         "errors_url": scoped_url(request, f"{base}/errors.xlsx"),
-        "totals": {
-            key: sum(getattr(sheet, key) for sheet in report.sheets)
-            for key in ("created", "updated", "unchanged")
-        },
+        "totals": totals,
+        # Nothing to create or update: there is nothing to confirm either.
+        "changes": totals["created"] + totals["updated"],
     }
 
 

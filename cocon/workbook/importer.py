@@ -36,6 +36,7 @@ from cocon.workbook.reading import (  # noqa: F401 (importable from here, as bef
     SourceSheet,
     build_sheet,
     cell_value,
+    example_mark,
     is_example_row,
     is_totals_row,
     locate_header,
@@ -50,6 +51,11 @@ Progress = Callable[[str, int, int], None]
 # Warnings worded in a report: more would only grow memory with the rows (all are counted).
 WARNINGS_KEPT = 100
 WARNING_CHUNK = 500
+
+
+def example_row_changed() -> str:
+    """Say that a changed example row is not imported, and what to do."""
+    return _("The example row is not imported: delete the example row or give a real code")
 
 
 @dataclass
@@ -238,9 +244,15 @@ def _apply_row(
 
 
 def _row_values(source: SourceSheet, row: SourceRow) -> tuple[dict[str, object], list[Invalid]]:
-    """Read every cell of a row into what the domain functions take, collecting the errors."""
+    """Read every cell of a row into what the domain functions take, collecting the errors.
+
+    An example row of the template that was changed is refused whole, on its example code.
+    """
     values: dict[str, object] = {}
     errors: list[Invalid] = []
+    marked = example_mark(source.sheet, row)
+    if marked is not None:
+        errors.append(Invalid(example_row_changed(), field=marked))
     columns = source.sheet.by_key
     formulas = row.formulas
     for key, value in zip(row.keys, row.values, strict=True):

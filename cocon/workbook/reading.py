@@ -14,14 +14,25 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from operator import itemgetter
 from pathlib import Path
 
 from cocon.errors import Invalid, SourceProblem
+from cocon.fields import is_example_code
 from cocon.i18n import _, use_language
 from cocon.labels import label
 from cocon.workbook.export_layout import is_totals_row as labelled_total
-from cocon.workbook.schema import Column, Kind, Sheet, column_for_header, fold, sheet_for_title
+from cocon.workbook.schema import (
+    SHEETS_BY_KEY,
+    Column,
+    Kind,
+    Sheet,
+    column_for_header,
+    fold,
+    is_template_aid,
+    sheet_for_title,
+)
 from cocon.workbook.xlsx_scan import get_column_letter
 
 HEADER_SEARCH_ROWS = 10
@@ -290,6 +301,35 @@ def is_example_row(sheet: Sheet, row: SourceRow) -> bool:
     return True
 
 
+def example_mark(sheet: Sheet, row: SourceRow) -> str | None:
+    """Return the key of the cell that marks a row as the template's example, if one does.
+
+    The example rows name records no real one can be (see cocon.workbook.schema): a row whose
+    key or reference holds such a code is an example, changed or not. A changed one is
+    refused by the import rather than read as data.
+    """
+    for key, example in _marking_columns(sheet.key):
+        if key in row.keys:
+            value = row.values[row.keys.index(key)]
+            text = str(value).strip().upper() if value is not None else ""
+            if text and (text == example or is_example_code(text)):
+                return key
+    return None
+
+
+@cache
+def _marking_columns(sheet_key: str) -> tuple[tuple[str, str], ...]:
+    """Return the key and example (upper case) of the columns that name a row or what it names."""
+    sheet = SHEETS_BY_KEY[sheet_key]
+    return tuple(
+        (column.key, str(column.example).upper())
+        for column in sheet.columns
+        if column.kind in (Kind.CODE, Kind.ORG)
+        and column.example not in (None, "")
+        and (column.key in sheet.natural_key or column.key in ("project", "allocation"))
+    )
+
+
 def is_totals_row(values: list, formulas: dict[int, str] | None = None) -> bool:
     """Tell an export's totals row: 合计 / Total in its first cell, then only formulas or blanks."""
     if not labelled_total(values):
@@ -320,7 +360,8 @@ def read_xlsx(
     for title in book.sheet_names:
         sheet = sheet_for_title(title)
         if sheet is None:
-            ignored.append(title)
+            if not is_template_aid(title):
+                ignored.append(title)
             continue
         rows = book.rows(title)
         found = scans.get(title)
@@ -338,7 +379,8 @@ def read_csv_folder(folder: Path) -> tuple[list[SourceSheet], list[str], list[So
     for path in sorted(folder.glob("*.csv")):
         sheet = sheet_for_title(path.stem)
         if sheet is None:
-            ignored.append(path.name)
+            if not is_template_aid(path.stem):
+                ignored.append(path.name)
             continue
         lines = _utf8_lines(path)
         if lines is None:

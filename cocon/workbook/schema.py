@@ -69,12 +69,21 @@ class Sheet:
         return self.by_key[key]
 
 
+# The template's example rows name records no real one can be (see cocon.fields and
+# cocon.orgs): codes beginning EXAMPLE-, a community code beginning 00 (no division's does) and a
+# credit code whose check character is wrong. Edited by mistake, an example row is refused on
+# import; it never overwrites a real record.
+EXAMPLE_PROJECT = "EXAMPLE-2023-001"
+EXAMPLE_ALLOCATION = "EXAMPLE-2023"
+EXAMPLE_COMMUNITY = "000000000001"
+EXAMPLE_CREDIT_CODE = "91330105EXAMPLE00X"  # the check character is J
+
 # Columns that name a row of another sheet, the same wherever they appear.
 PROJECT_REF = Column(
-    "project", "项目编号", "Project code", Kind.CODE, True, "GS-2023-001", width=16
+    "project", "项目编号", "Project code", Kind.CODE, True, EXAMPLE_PROJECT, width=16
 )
 ALLOCATION_REF = Column(
-    "allocation", "资金编号", "Allocation code", Kind.CODE, True, "GS-2023", width=16
+    "allocation", "资金编号", "Allocation code", Kind.CODE, True, EXAMPLE_ALLOCATION, width=16
 )
 
 PROFILES = Sheet(
@@ -82,8 +91,8 @@ PROFILES = Sheet(
     "社区档案",
     "Community profiles",
     (
-        Column("code", "社区编码", "Community code", Kind.ORG, True, "330105017003", width=16),
-        Column("name", "社区名称", "Community name", Kind.TEXT, False, "胜利社区", width=16),
+        Column("code", "社区编码", "Community code", Kind.ORG, True, EXAMPLE_COMMUNITY, width=16),
+        Column("name", "社区名称", "Community name", Kind.TEXT, False, "示例社区", width=16),
         Column("households", "户数", "Households", Kind.COUNT, False, 3500),
         Column("permanent_residents", "常住人口", "Permanent residents", Kind.COUNT, False, 10200),
         Column(
@@ -120,7 +129,7 @@ PARTNERS = Sheet(
             "Credit code",
             Kind.CODE,
             True,
-            "91330105MA27XYW12J",
+            EXAMPLE_CREDIT_CODE,
             width=22,
         ),
         Column("name", "单位名称", "Name", Kind.TEXT, True, "杭州示例科技有限公司", width=28),
@@ -136,8 +145,8 @@ PROJECTS = Sheet(
     "共建项目",
     "Projects",
     (
-        Column("code", "项目编号", "Project code", Kind.CODE, True, "GS-2023-001", width=16),
-        Column("name", "项目名称", "Name", Kind.TEXT, True, "杭州篮球公园", width=28),
+        Column("code", "项目编号", "Project code", Kind.CODE, True, EXAMPLE_PROJECT, width=16),
+        Column("name", "项目名称", "Name", Kind.TEXT, True, "示例篮球公园", width=28),
         Column("owner", "牵头单位", "Owner org", Kind.ORG, True, "330105017", width=16),
         Column("site", "实施社区", "Site community", Kind.ORG, True, "330105017003", width=16),
         Column(
@@ -185,7 +194,7 @@ CONTRIBUTIONS = Sheet(
             "Partner credit code",
             Kind.CODE,
             True,
-            "91330105MA27XYW12J",
+            EXAMPLE_CREDIT_CODE,
             width=22,
             aliases=("共建单位",),
         ),
@@ -219,7 +228,7 @@ ALLOCATIONS = Sheet(
     "专项资金",
     "Allocations",
     (
-        Column("code", "资金编号", "Allocation code", Kind.CODE, True, "GS-2023", width=16),
+        Column("code", "资金编号", "Allocation code", Kind.CODE, True, EXAMPLE_ALLOCATION, width=16),
         Column("org", "单位", "Org", Kind.ORG, True, "330105", width=16),
         Column("year", "年度", "Year", Kind.YEAR, True, 2023, width=8),
         Column(
@@ -266,7 +275,9 @@ PAYMENTS = Sheet(
     "拨付",
     "Payments",
     (
-        Column("voucher_no", "凭证号", "Voucher number", Kind.CODE, True, "GS2023-0001", width=16),
+        Column(
+            "voucher_no", "凭证号", "Voucher number", Kind.CODE, True, "EXAMPLE-0001", width=16
+        ),
         PROJECT_REF,
         ALLOCATION_REF,
         Column("paid_on", "拨付日期", "Date paid", Kind.DATE, True, "2023-06-30", width=12),
@@ -296,6 +307,10 @@ SHEETS: tuple[Sheet, ...] = (
     PAYMENTS,
 )
 SHEETS_BY_KEY = {sheet.key: sheet for sheet in SHEETS}
+# The template's tabs that hold no records: its instructions, named in either language, and the
+# hidden sheet of long dropdown lists. An import passes over them without a word.
+INSTRUCTIONS_TITLES = {"zh_CN": "说明", "en": "Instructions"}
+LISTS_SHEET = "_lists"
 
 _FOLD = str.maketrans({"（": "(", "）": ")", "：": ":", "\u3000": " ", "²": "2"})
 _SPACE = re.compile(r"\s+")
@@ -314,6 +329,11 @@ def sheet_for_title(title: str) -> Sheet | None:
     """Find the sheet a workbook tab stands for, by its Chinese or English name or key."""
     wanted = fold(title)
     return next((s for s in SHEETS if wanted in _names(s.zh, s.en, s.key)), None)
+
+
+def is_template_aid(title: str) -> bool:
+    """Tell whether a workbook tab is one of the template's that hold no records."""
+    return fold(title) in _names(*INSTRUCTIONS_TITLES.values(), LISTS_SHEET)
 
 
 def column_for_header(sheet: Sheet, header: object) -> Column | None:

@@ -33,7 +33,14 @@ from openpyxl.worksheet.worksheet import Worksheet
 from cocon.i18n import DEFAULT_LANGUAGE, _, use_language
 from cocon.labels import choices, label
 from cocon.settings import LANGUAGES
-from cocon.workbook.schema import SHEETS, Column, Kind, Sheet
+from cocon.workbook.schema import (
+    INSTRUCTIONS_TITLES,
+    LISTS_SHEET,
+    SHEETS,
+    Column,
+    Kind,
+    Sheet,
+)
 
 __all__ = [
     "EXAMPLE_ROW",
@@ -54,10 +61,6 @@ HEADER_ROW = 1
 EXAMPLE_ROW = 2
 LAST_ROW = 5000
 INLINE_LIST_LIMIT = 255
-LISTS_SHEET = "_lists"
-# The instructions tab is named like the schema's sheets: fixed names in both languages, so an
-# importer can recognise (and skip) it whichever language the template was made in.
-INSTRUCTIONS_TITLES = {"zh_CN": "说明", "en": "Instructions"}
 
 NUMBER_FORMATS: dict[Kind, str] = {
     Kind.CODE: "@",
@@ -227,8 +230,10 @@ def _write_instructions(ws: Worksheet, language: str) -> None:
     add(_("Importing"), heading)
     steps = (
         _(
-            "The second row of each sheet (grey italic) is an example. It is skipped on import "
-            "if left unchanged; overwrite it or delete it."
+            "The second row of each sheet (grey italic) is an example; its codes (EXAMPLE-…, "
+            "community 000000000001) can be no real record's. Left unchanged it is skipped on "
+            "import; changed, it is refused: delete it, or write a real record over it, codes "
+            "included."
         ),
         _(
             "The import is all or nothing: if any row has an error nothing is imported, and "

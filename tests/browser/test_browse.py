@@ -87,3 +87,52 @@ def test_switch_language_and_it_sticks(page, shot):
     page.get_by_role("navigation", name=en("Language")).get_by_role("link", name="中文").click()
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     expect(page.get_by_role("link", name=zh("New project"))).to_be_visible()
+
+
+NARROW_PHONE = {"width": 375, "height": 812}
+# For every wide-table box of a page: does it scroll sideways, and is its hint shown?
+TABLE_BOXES = """() => [...document.querySelectorAll('.table-wrap')].map(box => {
+  const hint = box.querySelector('.scroll-hint');
+  return [box.scrollWidth > box.clientWidth + 1, !!hint && hint.offsetParent !== null];
+})"""
+# The main menu's items that break onto a second line inside their words.
+BROKEN_ITEMS = """() => [...document.querySelectorAll('header nav[aria-label] a')].filter(a => {
+  const line = parseFloat(getComputedStyle(a).lineHeight) || parseFloat(getComputedStyle(a).fontSize) * 1.6;
+  return a.getBoundingClientRect().height > line * 1.5;
+}).map(a => a.textContent.trim())"""
+
+
+def test_phone_menu_never_breaks_inside_a_word(new_page, shot):
+    page = new_page(viewport=NARROW_PHONE)
+    page.goto("/")
+    expect(page.get_by_role("link", name=zh("Find an org"))).to_be_visible()
+    shot(page, "menu")
+    assert page.evaluate(BROKEN_ITEMS) == []
+
+
+def test_phone_wide_table_says_it_scrolls(new_page, shot):
+    page = new_page(viewport=NARROW_PHONE)
+    page.goto("/projects")
+    hint = page.locator(".scroll-hint", has_text=zh("← Swipe sideways to see every column →"))
+    expect(hint.first).to_be_visible()
+    shot(page, "projects")
+    boxes = page.evaluate(TABLE_BOXES)
+    assert boxes and any(scrolls for scrolls, _shown in boxes)
+    assert all(scrolls == shown for scrolls, shown in boxes), boxes
+    # Scrolled sideways, the hint stays in the box's view.
+    scrolled = page.evaluate(
+        """() => { const box = [...document.querySelectorAll('.table-wrap')]
+          .find(box => box.scrollWidth > box.clientWidth + 1);
+        box.scrollLeft = 400; const hint = box.querySelector('.scroll-hint');
+        return [box.scrollLeft, hint.getBoundingClientRect().left - box.getBoundingClientRect().left]; }"""
+    )
+    assert scrolled[0] > 0 and abs(scrolled[1]) < 2, scrolled
+
+
+def test_desktop_tables_that_fit_show_no_scroll_hint(page):
+    for path in ("/", "/projects", "/allocations"):
+        page.goto(path)
+        boxes = page.evaluate(TABLE_BOXES)
+        assert boxes, path
+        assert all(scrolls == shown for scrolls, shown in boxes), (path, boxes)
+        assert not all(shown for _scrolls, shown in boxes), path

@@ -102,12 +102,55 @@ def test_dashboard_recent_projects_link_to_projects(client):
     assert re.search(r'href="/projects/GS-2023-\d{3}"', recent)
 
 
+def test_dashboard_recent_projects_put_the_one_just_entered_first_with_its_date(
+    fresh_client,
+):
+    # Entered now, it started long before the demo's projects: it still comes first.
+    from datetime import UTC, datetime
+
+    from cocon.times import CHINA
+    from tests.web.forms import csrf_token
+
+    token = csrf_token(fresh_client, "/projects/new")
+    response = fresh_client.post(
+        "/projects/new",
+        data={
+            "_csrf_token": token, "name": "刚录入的项目", "code": "T-JUST-ENTERED",
+            "owner": "330105017", "site": "330105017003", "category": "child_care",
+            "year": "2023", "start_date": "2023-01-02", "budget": "1万",
+        },
+        follow_redirects=False,
+    )  # fmt: skip
+    assert response.status_code == 303, response.text
+    recent = section(fresh_client.get("/?lang=en").text, "recent-title")
+    codes = re.findall(r'href="/projects/([^"?]+)"', recent)
+    assert codes[0] == "T-JUST-ENTERED"
+    assert "Entered on" in recent
+    today = datetime.now(UTC).astimezone(CHINA).strftime("%Y-%m-%d")
+    first_row = recent[recent.index("T-JUST-ENTERED") :].split("</tr>")[0]
+    assert f'<td class="date">{today}</td>' in first_row
+
+
 def test_dashboard_lists_large_community_units_with_types(client):
     units = section(client.get("/").text, "units-title")
     assert len(set(re.findall(r'href="/orgs/(\d{12})"', units))) == 12
     assert "胜利社区" in units
     for unit_type in ("拆迁安置流动型", "商住融合型", "传统融合型", "整村改造型"):
         assert unit_type in units
+
+
+def test_dashboard_floating_share_rounds_half_up(client):
+    # 胜利社区: 3,470 renting of 9,860 permanent residents is 35.19…%: 35.2%, not 35.1%.
+    units = section(client.get("/").text, "units-title")
+    row = units[units.index("胜利社区") :].split("</tr>")[0]
+    assert "35.2%" in row and "35.1%" not in row
+
+
+def test_dashboard_names_unit_types_in_english_words(client):
+    units = section(client.get("/?lang=en").text, "units-title")
+    assert "whole-village redevelopment" in units and "traditional integration" in units
+    for slug in ("whole-village-reform", "traditional-integration", "whole_village_reform"):
+        assert slug not in units
 
 
 def test_dashboard_scope_picked_by_org(client):
@@ -135,6 +178,15 @@ def test_stylesheet_is_served(client):
     response = client.get("/static/cocon.css")
     assert response.status_code == 200
     assert "table" in response.text
+
+
+def test_favicon_is_served_without_signing_in(anonymous_client, client):
+    # Browsers ask for /favicon.ico on their first visit, before anyone has signed in.
+    response = anonymous_client.get("/favicon.ico", follow_redirects=False)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert response.content.startswith(b"<svg")
+    assert 'rel="icon"' in client.get("/").text
 
 
 def test_dashboard_says_what_each_money_figure_counts(client):

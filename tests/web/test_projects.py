@@ -181,8 +181,8 @@ def test_project_detail_shows_funding_by_level_with_text(client):
     data = funding[funding.index('<table class="chart-data">') :]
     rows = re.findall(r'<th scope="row">([^<]+)</th><td class="num">¥([\d,]+)\.00', data)
     assert rows == [
-        ("province funds", "150,000"), ("city funds", "200,000"), ("district funds", "0"),
-        ("street funds", "120,000"), ("community funds", "0"), ("partner contributions", "130,000"),
+        ("Province funds", "150,000"), ("City funds", "200,000"), ("District funds", "0"),
+        ("Street funds", "120,000"), ("Community funds", "0"), ("Partner contributions", "130,000"),
     ]  # fmt: skip
 
 
@@ -252,6 +252,18 @@ def test_project_form_offers_orgs_and_categories_in_scope(client):
     site = html[html.index('id="f-site"') : html.index("</select>", html.index('id="f-site"'))]
     assert 'value="330105017003"' in site and 'value="330105017"' not in site
     assert 'value="culture_sports"' in html and 'name="_csrf_token"' in html
+
+
+def _year_field(html: str) -> str:
+    return re.search(r'<input[^>]*name="year"[^>]*>', html)[0]
+
+
+def test_project_form_year_is_the_one_looked_at(client):
+    # The demo's data are all of 2023: a new project starts there, not in the calendar year.
+    assert 'value="2023"' in _year_field(client.get("/projects/new").text)
+    # The year filter the user came from (the dashboard's ?year=) wins.
+    assert 'value="2024"' in _year_field(client.get("/projects/new?year=2024").text)
+    assert 'value="2023"' in _year_field(client.get("/allocations/new").text)
 
 
 def test_project_create_redirects_and_the_project_exists(fresh_client, fresh_url):

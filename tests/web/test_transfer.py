@@ -191,6 +191,17 @@ def test_preview_shows_the_warnings_and_still_offers_to_confirm(writer):
     assert confirm_url(html) is not None
 
 
+def test_preview_of_a_workbook_that_changes_nothing_offers_no_import(writer, fresh_url):
+    # The template as downloaded (its example rows left as they are) would change nothing.
+    template = writer.get("/import/template.xlsx?lang=zh_CN").content
+    before = snapshot(fresh_url)
+    html = upload(writer, template, name="模板.xlsx").text
+    assert "Nothing would change" in html
+    assert confirm_url(html) is None and "Import now" not in html
+    assert "Ignored sheets" not in html  # the instructions sheet is the template's own
+    assert snapshot(fresh_url) == before
+
+
 def test_hostile_files_refused_with_a_message_and_nothing_kept(writer, fresh_url, monkeypatch):
     before = snapshot(fresh_url)
     text = "项目编号,项目名称\nGS-2023-901,假项目\n".encode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from babel.messages.extract import extract_from_dir
 
@@ -44,3 +46,32 @@ def test_templates_extract_with_babel():
     assert "Failing checks" in messages
     assert "Find an org" in messages
     assert ("%(num)s org found", "%(num)s orgs found") in messages
+
+
+ENGLISH_PAGES = (
+    "/", "/projects", "/allocations", "/partners", "/projects/GS-2023-001",
+    "/orgs/330105017", "/orgs/330105017003", "/allocations/GS-2023",
+    "/projects/GS-2023-001/funding", "/partners/91330105MA2GL3K724", "/import", "/audit", "/users",
+)  # fmt: skip
+
+
+def _texts(html: str, pattern: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", text).strip() for text in re.findall(pattern, html, re.S)]
+
+
+def test_english_headers_are_in_sentence_case(client):
+    for path in ENGLISH_PAGES:
+        response = client.get(f"{path}?lang=en")
+        assert response.status_code == 200, path
+        html = response.text
+        headers = _texts(html, r"<th[^>]*>(.*?)</th>") + _texts(html, r"<dt>(.*?)</dt>")
+        lower = [text for text in headers if text[:1].islower()]
+        assert not lower, (path, lower)
+
+
+def test_english_pages_name_unit_types_in_words(client):
+    html = client.get("/orgs/330105017003?lang=en").text
+    assert "traditional integration" in html
+    for path in ("/", "/orgs/330105017003"):
+        html = client.get(f"{path}?lang=en").text
+        assert not re.search(r"\b[a-z]+(-[a-z]+){1,}-?(flow|integration|reform)\b", html), path
