@@ -20,6 +20,7 @@ from pathlib import Path
 from cocon.errors import Invalid, SourceProblem
 from cocon.i18n import _, use_language
 from cocon.labels import label
+from cocon.versions import parse_version
 from cocon.workbook.export_layout import is_totals_row as labelled_total
 from cocon.workbook.schema import Column, Kind, Sheet, column_for_header, fold, sheet_for_title
 from cocon.workbook.xlsx_scan import get_column_letter
@@ -384,6 +385,8 @@ def read_value(column: Column, value: object, is_formula: bool = False) -> objec
             ).format(value=value),
             field=column.key,
         )
+    if column.kind is Kind.VERSION:
+        return parse_version(value)
     if isinstance(value, str):
         value = value.strip()
         return value or None
