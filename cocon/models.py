@@ -364,10 +364,24 @@ class Allocation(SQLModel, table=True):
     )
 
 
+class Reversible(SQLModel):
+    """The fields of a row that is reversed, never deleted: it stays listed and counts zero."""
+
+    reversed_at: datetime | None = None
+    reversed_by: str | None = Field(default=None, max_length=120)
+    reversed_by_id: int | None = None
+    reversal_reason: str | None = Field(default=None, max_length=200)
+
+    @property
+    def is_reversed(self) -> bool:
+        """Tell whether the row was reversed, so it counts nothing."""
+        return self.reversed_at is not None
+
+
 FUNDING_LINE_VERSION = version_column()
 
 
-class FundingLine(SQLModel, table=True):
+class FundingLine(Reversible, table=True):
     """A project drawing an amount from one allocation."""
 
     __tablename__ = "funding_line"
@@ -382,16 +396,6 @@ class FundingLine(SQLModel, table=True):
     project_id: int = Field(foreign_key="project.id", index=True, ondelete="RESTRICT")
     allocation_id: int = Field(foreign_key="allocation.id", index=True, ondelete="RESTRICT")
     amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
-    # A wrong line is reversed, never deleted: it stays listed and counts zero (counted_fen).
-    reversed_at: datetime | None = None
-    reversed_by: str | None = Field(default=None, max_length=120)
-    reversed_by_id: int | None = None
-    reversal_reason: str | None = Field(default=None, max_length=200)
-
-    @property
-    def is_reversed(self) -> bool:
-        """Tell whether the line was reversed, so it draws nothing."""
-        return self.reversed_at is not None
 
     @classmethod
     def counting(cls):
@@ -404,7 +408,7 @@ class FundingLine(SQLModel, table=True):
         return case((cls.counting(), cls.amount_fen), else_=0)
 
 
-class Payment(SQLModel, table=True):
+class Payment(Reversible, table=True):
     """Money actually paid out against a funding line."""
 
     __tablename__ = "payment"
@@ -424,16 +428,6 @@ class Payment(SQLModel, table=True):
     confirmed_by: str | None = Field(default=None, max_length=120)
     confirmed_by_id: int | None = None
     confirmed_at: datetime | None = None
-    # A wrong payment is reversed, never deleted: it stays listed and counts zero.
-    reversed_at: datetime | None = None
-    reversed_by: str | None = Field(default=None, max_length=120)
-    reversed_by_id: int | None = None
-    reversal_reason: str | None = Field(default=None, max_length=200)
-
-    @property
-    def is_reversed(self) -> bool:
-        """Tell whether the payment was reversed, so it pays nothing."""
-        return self.reversed_at is not None
 
     @property
     def counts(self) -> bool:
