@@ -28,6 +28,18 @@ class StaleVersion(Refused):
         self.field = "version"
 
 
+class SavedMeanwhile(Refused):
+    """Records an import was writing were saved by someone else in that instant; nothing was saved."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "Someone saved some of these records while the import ran: nothing was written;"
+                " import the workbook again"
+            )
+        )
+
+
 def parse_version(raw: object) -> int | None:
     """Read the version a form or a row carries (None when it carries none)."""
     text = "" if raw is None else str(raw).strip()

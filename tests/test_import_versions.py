@@ -6,16 +6,19 @@ Every test starts from a fresh database holding the Gongshu demo, on SQLite and 
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session
 
 from cocon.actors import operator
+from cocon.db import session_scope
 from cocon.models import CommunityProfile, Org, Project, StatusChange
 from cocon.workbook.schema import SHEETS_BY_KEY, column_for_header, sheet_for_title
 from tests import workbooks
@@ -197,3 +200,58 @@ def test_import_status_change_names_the_operator_in_the_history(cli, engine, tmp
         ("submitted", name, None),
         ("approved", name, None),
     ]
+
+
+def test_import_save_racing_the_import_is_not_lost(cli, engine, tmp_path):
+    path = _export(cli, tmp_path / "mine.xlsx")
+    book = load_workbook(path)
+    ws = _sheet(book, "projects")
+    columns = _columns(ws, "projects")
+    code = ws.cell(2, columns["code"]).value
+    ws.cell(2, columns["description"], "我的改动")
+    book.save(path)
+    saved = threading.Event()
+
+    def someone_else_saves() -> None:
+        # Saved, not committed, before the import starts; committed once the import waits on it.
+        with session_scope(engine, write=True) as session:
+            project = session.exec(select(Project).where(Project.code == code)).scalars().one()
+            project.name = "他人同时改的名称"
+            session.flush()
+            saved.set()
+            _wait_for_a_blocked_writer(engine)
+
+    other = threading.Thread(target=someone_else_saves)
+    other.start()
+    assert saved.wait(30)
+    result = cli("import", str(path))
+    other.join(60)
+    assert result.exit_code == 1, result.output + result.stderr
+    # PostgreSQL: the import read version 1 while the save was open, its UPDATE then finds 2.
+    # SQLite: the import waits for the write lock, then reads version 2 and refuses the row.
+    assert (
+        "Someone saved some of these records while the import ran" in result.stderr
+        or STALE in result.stderr
+    )
+    with Session(engine) as session:
+        project = session.exec(select(Project).where(Project.code == code)).scalars().one()
+        assert (project.name, project.version) == ("他人同时改的名称", 2)
+
+
+def _wait_for_a_blocked_writer(engine, seconds: float = 30) -> None:
+    """Return once another session waits on a lock (PostgreSQL), or after a moment (SQLite)."""
+    if engine.dialect.name != "postgresql":
+        time.sleep(1.5)  # the import's BEGIN IMMEDIATE waits out the busy timeout meanwhile
+        return
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    deadline = time.monotonic() + seconds
+    with engine.connect() as connection:
+        while time.monotonic() < deadline:
+            blocked = connection.execute(waiting).scalar()
+            connection.rollback()  # the statistics are read once per transaction
+            if blocked:
+                return
+            time.sleep(0.05)

@@ -26,7 +26,7 @@ from cocon.models import Org, Project, Status, StatusChange
 from cocon.orgs import resolve_org
 from cocon.projects import FieldErrors, ProjectInput, clean_project, status_path
 from cocon.rights import may_submit
-from cocon.versions import check_row_version
+from cocon.versions import SavedMeanwhile, check_row_version
 from cocon.workbook.steps import in_scope, outside_scope
 
 CHUNK = 10_000  # codes looked up per statement (all in one parameter)
@@ -295,11 +295,14 @@ def _write(
         names = [
             name for name in (*STORED, "status", "version") if name != "code" and name in updates[0]
         ]
-        update_rows(
-            connection,
-            Project.__table__,
-            [{"id": row["pid"], **{name: row[name] for name in names}} for row in updates],
-        )
+        rows = [
+            {"id": row["pid"], "read_version": row["before"]["version"],
+             **{name: row[name] for name in names}}
+            for row in updates
+        ]  # fmt: skip
+        # Checked against the version read above: a save that slipped in since is not lost.
+        if update_rows(connection, Project.__table__, rows, guard="version") != len(rows):
+            raise SavedMeanwhile()
     ids = _ids(session, [code for code, _steps in history])
     _audit(inserts, updates, session)
     # One INSERT … SELECT per step of the history (the nth step of every project that takes the
