@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cocon.actors import actor_of
-from cocon.allocations import _lock, paid_on_line
+from cocon.commitments import lock_row
 from cocon.derived import refresh_allocation, refresh_project
 from cocon.errors import Invalid, NotFound, Refused
 from cocon.fields import clean_text
+from cocon.funding import paid_on_line
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Payment, Project
 from cocon.money import format_yuan
@@ -57,14 +58,14 @@ def _sign(session: Session, row: Payment | FundingLine, reason: str) -> None:
 def reverse_payment(session: Session, payment: Payment, reason: object) -> Payment:
     """Reverse a wrong payment: it stays listed, counts nothing, and says who and why."""
     text = clean_reason(reason)
-    line = _lock(session, FundingLine, payment.funding_line_id)
-    payment = _lock(session, Payment, payment.id)
+    line = lock_row(session, FundingLine, payment.funding_line_id)
+    payment = lock_row(session, Payment, payment.id)
     if payment.is_reversed:
         raise Refused(_("This payment is already reversed"))
     _sign(session, payment, text)
     session.add(payment)
     session.flush()
-    _lock(session, Project, line.project_id)  # as record_payment: parallel payments on other lines
+    lock_row(session, Project, line.project_id)  # as record_payment: parallel payments on other lines
     refresh_project(session, line.project_id)
     return payment
 
@@ -72,8 +73,8 @@ def reverse_payment(session: Session, payment: Payment, reason: object) -> Payme
 def reverse_funding_line(session: Session, line: FundingLine, reason: object) -> FundingLine:
     """Reverse a wrong funding line once none of its payments count: it draws nothing after."""
     text = clean_reason(reason)
-    _lock(session, Allocation, line.allocation_id)  # the order draw() locks in
-    line = _lock(session, FundingLine, line.id)
+    lock_row(session, Allocation, line.allocation_id)  # the order draw() locks in
+    line = lock_row(session, FundingLine, line.id)
     if line.is_reversed:
         raise Refused(_("This funding line is already reversed"))
     paid = paid_on_line(session, line)
@@ -101,7 +102,7 @@ def reverse_funding_line(session: Session, line: FundingLine, reason: object) ->
     session.add(line)
     session.flush()
     refresh_allocation(session, line.allocation_id)
-    _lock(session, Project, line.project_id)  # see draw: parallel draws on other allocations
+    lock_row(session, Project, line.project_id)  # see draw: parallel draws on other allocations
     refresh_project(session, line.project_id)
     return line
 
