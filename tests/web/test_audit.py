@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, text
 
-from cocon import audit, db
+from cocon import audit_read, db
 from cocon.audit_model import AuditEntry
 from tests.web.conftest import use_session
 from tests.web.forms import csrf_token
@@ -268,7 +268,7 @@ def test_verify_on_a_fresh_chain(fresh_url):
     engine = db.make_engine(fresh_url)
     try:
         with db.session_scope(engine) as session:
-            checked, broken = audit.verify(session, batch=7)  # pages of the chain join up
+            checked, broken = audit_read.verify(session, batch=7)  # pages of the chain join up
         assert broken is None and checked == len(trail(fresh_url)) > 7
     finally:
         engine.dispose()
