@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from litestar import Request, get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 from sqlmodel import Session
 
 from cocon.api.errors import problems
@@ -21,7 +21,7 @@ from cocon.web.auth import needs
 from cocon.web.scope import allowed_root
 
 READ = needs(Right.READ)
-OrgCode = Annotated[str, Parameter(description="A division code in any form: 330105 or 330105000000")]
+OrgCode = Annotated[str, PathParameter(description="A division code in any form: 330105 or 330105000000")]
 
 
 def _org(request: Request, session: Session, code: str):
@@ -32,8 +32,8 @@ def _org(request: Request, session: Session, code: str):
 def org_search(
     request: Request,
     session: NamedDependency[Session],
-    q: Annotated[str, Parameter(description="Part of a name, or the start of a code", max_length=200)],
-    limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    q: Annotated[str, QueryParameter(description="Part of a name, or the start of a code", max_length=200)],
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
 ) -> list[OrgOut]:
     """Find orgs of the token's subtree by name or code, highest level first."""
     root = allowed_root(request, session)
@@ -66,8 +66,8 @@ def org_rollup(
     code: OrgCode,
     request: Request,
     session: NamedDependency[Session],
-    year: Annotated[int | None, Parameter(description="Only this year (every year without it)")] = None,
-    depth: Annotated[int | None, Parameter(ge=0, le=4, description="Levels below the org")] = None,
+    year: Annotated[int | None, QueryParameter(description="Only this year (every year without it)")] = None,
+    depth: Annotated[int | None, QueryParameter(ge=0, le=4, description="Levels below the org")] = None,
 ) -> RollupOut:
     """Return the org's rollup: the same figures as `cocon rollup --org … --format json`."""
     org = _org(request, session, code)

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from litestar import Request, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlmodel import Session
 
 from cocon.allocations import get_allocation, get_funding_line, payments_of, record_payment
@@ -44,8 +44,8 @@ from cocon.web.auth import current_account, needs, require
 from cocon.web.queries import funding_lines
 from cocon.web.scope import allowed_root
 
-ProjectCode = Annotated[str, Parameter(description="The project's code, e.g. GS-2023-001")]
-Filter = Annotated[str | None, Parameter(max_length=200)]
+ProjectCode = Annotated[str, PathParameter(description="The project's code, e.g. GS-2023-001")]
+Filter = Annotated[str | None, QueryParameter(max_length=200)]
 
 
 def _refuse(errors: dict[str, str]) -> FieldErrors:
@@ -60,13 +60,13 @@ def project_list(
     status: Filter = None,
     category: Filter = None,
     level: Filter = None,
-    under: Annotated[str | None, Parameter(max_length=200, description="Owned within this org")] = None,
-    partner: Annotated[str | None, Parameter(max_length=200, description="A partner's credit code or part of its name")] = None,
-    q: Annotated[str | None, Parameter(max_length=200, description="Part of the name or code")] = None,
-    sort: Literal["code", "name", "budget", "funded", "year"] = "code",
-    dir: Literal["asc", "desc"] = "asc",
-    page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    under: Annotated[str | None, QueryParameter(max_length=200, description="Owned within this org")] = None,
+    partner: Annotated[str | None, QueryParameter(max_length=200, description="A partner's credit code or part of its name")] = None,
+    q: Annotated[str | None, QueryParameter(max_length=200, description="Part of the name or code")] = None,
+    sort: Annotated[Literal["code", "name", "budget", "funded", "year"], QueryParameter()] = "code",
+    dir: Annotated[Literal["asc", "desc"], QueryParameter()] = "asc",
+    page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
 ) -> ProjectPage:
     """List the projects of the token's subtree as the web list does: same filters, order, totals.
 
@@ -104,7 +104,7 @@ def _text(value: object) -> str:
 
 @post("/projects", sync_to_thread=True, opt=needs(Right.EDIT), responses=problems(400, 403))
 def project_create(
-    request: Request, session: NamedDependency[Session], data: ProjectIn
+    request: Request, session: NamedDependency[Session], data: JSONBody[ProjectIn]
 ) -> ProjectOut:
     """Create a project (a draft) with the form's checks; every wrong field is named at once."""
     root = allowed_root(request, session)
@@ -117,7 +117,7 @@ def project_create(
 
 @patch("/projects/{code:str}", sync_to_thread=True, opt=needs(Right.EDIT), responses=problems(400, 403, 404, 409))
 def project_update(
-    code: ProjectCode, request: Request, session: NamedDependency[Session], data: ProjectPatch
+    code: ProjectCode, request: Request, session: NamedDependency[Session], data: JSONBody[ProjectPatch]
 ) -> ProjectOut:
     """Change the fields given (an empty string clears one); 409 with the current version if it
     was saved since the version given was read."""
@@ -140,7 +140,7 @@ def project_status(
     request: Request,
     session: NamedDependency[Session],
     policies: NamedDependency[Policies],
-    data: StatusIn,
+    data: JSONBody[StatusIn],
 ) -> ProjectOut:
     """Move a project to another status (submit, approve, start, complete, cancel, reopen) as the
     review flow allows; each change needs its own right too."""
@@ -152,7 +152,7 @@ def project_status(
 
 @post("/projects/{code:str}/return", sync_to_thread=True, opt=needs(Right.APPROVE), status_code=200, responses=problems(400, 403, 404, 409))
 def project_return(
-    code: ProjectCode, request: Request, session: NamedDependency[Session], data: ReturnIn
+    code: ProjectCode, request: Request, session: NamedDependency[Session], data: JSONBody[ReturnIn]
 ) -> ProjectOut:
     """Send a submitted project back to draft, with the reason its owner reads."""
     project = get_project(session, code, allowed_root(request, session))
@@ -180,7 +180,7 @@ def payment_create(
     session: NamedDependency[Session],
     policies: NamedDependency[Policies],
     settings: NamedDependency[Settings],
-    data: PaymentIn,
+    data: JSONBody[PaymentIn],
 ) -> PaymentSaved:
     """Record a payment on the project's line from an allocation; a blocking check refuses it (409)."""
     root = allowed_root(request, session)
