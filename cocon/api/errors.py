@@ -173,7 +173,7 @@ DESCRIPTIONS = {
     400: "The request or a field in it is wrong (see errors)",
     401: "No working token (none, unknown, revoked, expired, or its owner disabled)",
     403: "The token's role may not do this",
-    404: "No such thing within the token's orgs",
+    404: "No such thing within the token's orgs (nor any route, nor a path holding NUL)",
     409: "Not allowed now; on a stale update, current_version holds the version now saved",
     429: "Too many failed tokens from this address; see Retry-After",
 }
@@ -185,6 +185,6 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
         status: ResponseSpec(
             data_container=Problem, description=DESCRIPTIONS[status], media_type=PROBLEM
         )
-        for status in (401, 429, *statuses)
+        for status in sorted({400, 401, 404, 429, *statuses})
     }
 

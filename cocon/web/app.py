@@ -124,8 +124,10 @@ class CoconApp(Litestar):
                 await response(scope, receive, send)
                 return
             if _holds_nul(scope):
-                # No page takes a NUL (and PostgreSQL refuses one in a text parameter).
-                scope = {**scope, "path": "/-/not-found", "raw_path": b"/-/not-found"}
+                # No page takes a NUL (and PostgreSQL refuses one in a text parameter); the
+                # API answers its own way for what lies under it.
+                nowhere = "/api/-/not-found" if scope["path"].startswith("/api/") else "/-/not-found"
+                scope = {**scope, "path": nowhere, "raw_path": nowhere.encode()}
             if scope["method"] == "HEAD":
                 scope = {**scope, "method": "GET"}
                 send = _without_body(send)
