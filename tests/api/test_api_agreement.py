@@ -171,3 +171,22 @@ def test_api_review_flow_submit_approve_and_return(api):
     assert returned.status_code == 200 and returned.json()["status"] == "draft"
     again = api.client.post(f"{API}/projects/GS-2023-006/return", json={"reason": "again"}, headers=finance)
     assert again.status_code == 409
+
+
+def test_api_writes_are_in_the_audit_trail_under_the_token_owner(api):
+    from sqlalchemy import select
+
+    from cocon import db
+    from cocon.audit_model import AuditEntry
+
+    body = {"name": "留痕项目", "owner": "330105", "site": "330105017003", "category": "other", "year": 2023}
+    code = api.client.post(f"{API}/projects", json=body, headers=api.as_role("office")).json()["code"]
+    api.client.patch(f"{API}/projects/{code}", json={"version": 1, "budget": "5万"}, headers=api.as_role("admin"))
+    with db.session_scope(api.engine) as session:
+        rows = session.execute(
+            select(AuditEntry.action, AuditEntry.actor)
+            .where(AuditEntry.entity == "project", AuditEntry.entity_code == code)
+            .order_by(AuditEntry.id)
+        ).all()
+    assert rows[0] == ("create", "gongshu-office")
+    assert ("update", "gongshu-admin") in rows
