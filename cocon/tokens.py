@@ -25,12 +25,10 @@ from cocon.errors import Invalid, NotFound
 from cocon.fields import clean_text
 from cocon.i18n import _
 from cocon.labels import N_
-from cocon.models import Org
 from cocon.projects import parse_date
-from cocon.rights import Role
 from cocon.times import CHINA
 from cocon.user_models import ApiToken, User
-from cocon.users import Account, now_utc
+from cocon.users import Account, load_account, now_utc
 
 PREFIX = "cocon_"
 HINT_LENGTH = len(PREFIX) + 6
@@ -142,13 +140,19 @@ def revoke_token(session: Session, user: User, token: ApiToken) -> None:
     )
 
 
-def token_state(token: ApiToken, user: User, now: datetime | None = None) -> str:
-    """Tell whether a token works: active, revoked, expired, or ended (its owner's sessions)."""
-    moment = _naive_utc(now or now_utc())
+def _lapsed(token: ApiToken, now: datetime) -> str | None:
+    """Tell whether a token was revoked or has expired (None if neither)."""
     if token.revoked_at is not None:
         return "revoked"
-    if token.expires_at is not None and _naive_utc(token.expires_at) <= moment:
+    if token.expires_at is not None and _naive_utc(token.expires_at) <= _naive_utc(now):
         return "expired"
+    return None
+
+
+def token_state(token: ApiToken, user: User, now: datetime | None = None) -> str:
+    """Tell whether a token works: active, revoked, expired, or ended (its owner's sessions)."""
+    if lapsed := _lapsed(token, now or now_utc()):
+        return lapsed
     if not user.active or token.epoch != user.session_epoch:
         return "ended"
     return "active"
@@ -175,17 +179,15 @@ def check_token(session: Session, secret: str, now: datetime | None = None) -> T
     token = session.exec(select(ApiToken).where(ApiToken.digest == digest(secret))).scalars().first()
     if token is None:
         return None
-    user = session.get(User, token.user_id)
     moment = now or now_utc()
-    if user is None or user.org_id is None or token_state(token, user, moment) != "active":
+    if _lapsed(token, moment):
         return None
-    if session.get(Org, user.org_id) is None:
+    # As a session: refused once the owner is disabled, has no org, or their sessions ended.
+    account = load_account(session, token.user_id, token.epoch)
+    if account is None:
         return None
     last = _naive_utc(token.last_used_at)
     stale = last is None or _naive_utc(moment) - last >= LAST_USED_EVERY
-    account = Account(
-        user.id, user.username, user.display_name, Role(user.role), user.org_id, user.session_epoch
-    )
     return TokenUse(account, token.id, stale)
 
 

@@ -1,9 +1,10 @@
 """Projects on the API: the filtered list with its totals, one project, create, update with
-its version, and the status changes of the review flow; and the payments of a project.
+its version, and the status changes of the review flow; and a project's payments, recorded
+and reversed.
 
 Each handler calls what the pages call: the list's parser, statements and totals
 (cocon.project_list), the form's checks (cocon.project_input), the status rules
-(cocon.projects, cocon.review) and the payment rules (cocon.allocations).
+(cocon.projects, cocon.review) and the payment rules (cocon.allocations, cocon.reversals).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cocon.api.schemas import (
     ProjectPage,
     ProjectPatch,
     ReturnIn,
+    ReverseIn,
     StatusIn,
     payment_out,
     project_out,
@@ -36,6 +38,7 @@ from cocon.errors import Invalid, NotFound
 from cocon.project_input import form_values, project_values, save_form
 from cocon.project_list import parse_project_filters, project_rows, project_totals
 from cocon.projects import FieldErrors, change_status, get_project
+from cocon.reversals import payment_in_scope, reverse_payment
 from cocon.review import return_project
 from cocon.rights import Right, status_right
 from cocon.settings import Settings
@@ -205,7 +208,22 @@ def payment_create(
     )
 
 
+@post("/projects/{code:str}/payments/{voucher:str}/reverse", sync_to_thread=True, opt=needs(Right.PAY), status_code=200, responses=problems(400, 403, 404, 409))
+def payment_reverse(
+    code: ProjectCode,
+    voucher: Annotated[str, PathParameter(description="The payment's voucher number")],
+    request: Request,
+    session: NamedDependency[Session],
+    data: JSONBody[ReverseIn],
+) -> PaymentOut:
+    """Reverse a wrong payment with the reason: it stays listed, counts zero, and says who and why."""
+    root = allowed_root(request, session)
+    project = get_project(session, code, root)
+    payment, _line, allocation = payment_in_scope(session, project, voucher, root)
+    return payment_out(reverse_payment(session, payment, data.reason), allocation.code)
+
+
 ROUTES = [
     project_list, project_get, project_create, project_update, project_status, project_return,
-    payment_list, payment_create,
+    payment_list, payment_create, payment_reverse,
 ]  # fmt: skip

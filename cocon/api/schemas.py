@@ -144,6 +144,12 @@ class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
     note: str | None = None
 
 
+class ReverseIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Why a payment is reversed (it stays listed and counts zero)."""
+
+    reason: str
+
+
 class PaymentSaved(msgspec.Struct):
     """The payment recorded, and the warnings the money checks raised (blocking ones refuse)."""
 

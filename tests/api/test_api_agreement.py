@@ -190,3 +190,37 @@ def test_api_writes_are_in_the_audit_trail_under_the_token_owner(api):
         ).all()
     assert rows[0] == ("create", "gongshu-office")
     assert ("update", "gongshu-admin") in rows
+
+
+def test_api_payment_reversal_keeps_it_listed_at_zero(api):
+    finance = api.as_role("finance")
+    before = fen(api.client.get(f"{API}/projects/GS-2023-028", headers=finance).json()["paid"])
+    path = f"{API}/projects/GS-2023-028/payments/GS2023-0061/reverse"
+    assert api.client.post(path, json={"reason": ""}, headers=finance).status_code == 400
+    reversed_ = api.client.post(path, json={"reason": "凭证号录错，冲销"}, headers=finance)
+    assert reversed_.status_code == 200, reversed_.text
+    payment = reversed_.json()
+    assert payment["reversed"] and payment["reversal_reason"] == "凭证号录错，冲销"
+    after = fen(api.client.get(f"{API}/projects/GS-2023-028", headers=finance).json()["paid"])
+    assert after == before - fen(payment["amount"])
+    assert api.client.post(path, json={"reason": "again"}, headers=finance).status_code == 409
+    listed = api.client.get(f"{API}/projects/GS-2023-028/payments", headers=finance).json()
+    assert [p["reversed"] for p in listed if p["voucher_no"] == "GS2023-0061"] == [True]
+
+
+def test_openapi_document_describes_the_api_alone_and_the_docs_page_shows_it(api):
+    document = api.client.get(f"{API}/openapi.json")
+    assert document.status_code == 200 and document.headers["content-type"].startswith("application/json")
+    spec = document.json()
+    assert spec["paths"] and all(path.startswith(f"{API}/") for path in spec["paths"])
+    assert spec["components"]["securitySchemes"]["token"] == {"type": "http", "scheme": "bearer"}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            assert {"400", "401", "404"} <= set(operation["responses"]), (method, path)
+            assert operation["responses"]["401"]["content"] == {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            }
+    page = api.client.get(f"{API}/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f"POST {API}/projects/{{code}}/payments" in page.text and "<script" not in page.text
+    assert 'id="schema-ProjectPage"' in page.text

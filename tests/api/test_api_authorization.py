@@ -13,7 +13,7 @@ import pytest
 
 from cocon.rights import Right, may
 from tests.api.conftest import BROKEN_STATES, ROLES
-from tests.web.test_authorization import TARGETS, Target, outside_words, route_table
+from tests.web.test_authorization import REVERSIBLE, TARGETS, Target, outside_words, route_table
 
 API = "/api/v1"
 # The right a request needs beyond its route's: the status change sent is a cancellation.
@@ -28,7 +28,9 @@ def api_routes(app) -> list[tuple[str, str, Right]]:
 def concrete(path: str, target: Target) -> str:
     """Fill a route's path parameters from target."""
     code = target.project if path.startswith(f"{API}/projects/") else target.org
-    return path.replace("{code:str}", code).replace("{path:str}", "nothing-here")
+    voucher = REVERSIBLE.get(target.kind, ("", "T-NONE"))[1]
+    path = path.replace("{code:str}", code).replace("{voucher:str}", voucher)
+    return path.replace("{path:str}", "nothing-here")
 
 
 def params(path: str, target: Target) -> dict[str, str]:
@@ -42,8 +44,8 @@ def body(method: str, path: str, target: Target) -> dict | None:
         return None
     if path.endswith("/status"):
         return {"to_status": "cancelled"}
-    if path.endswith("/return"):
-        return {"reason": "the matrix returns it"}
+    if path.endswith(("/return", "/reverse")):
+        return {"reason": "the matrix sends it back"}
     if path.endswith("/payments"):
         return {"allocation": target.allocation, "paid_on": "2023-09-01", "amount": "1",
                 "voucher_no": f"MATRIX-{target.kind}"}  # fmt: skip
@@ -144,6 +146,9 @@ def test_api_matrix_covers_every_api_route(api):
         for path, item in api.client.get(f"{API}/openapi.json").json()["paths"].items()
         for method in item
     }
-    as_templates = {(m, p.replace("{code}", "{code:str}")) for m, p in documented}
+    as_templates = {
+        (m, p.replace("{code}", "{code:str}").replace("{voucher}", "{voucher:str}"))
+        for m, p in documented
+    }
     assert as_templates <= routes
     assert len(routes) >= 13
