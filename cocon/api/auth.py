@@ -22,13 +22,13 @@ from litestar.types import Receive, Scope, Send
 from sqlalchemy import delete, func, select
 
 from cocon import db
+from cocon.api.errors import api_language
 from cocon.i18n import use_language
 from cocon.rights import Right
 from cocon.settings import Settings
 from cocon.user_models import LoginFailure
 from cocon.users import THROTTLE_WINDOW
 from cocon.web.auth import client_address
-from cocon.web.i18n import from_accept_language
 
 # The opt of every API route: no web session, no CSRF check, no web sign-in (the token's instead).
 API_OPT = {"skip_session": True, "exclude_from_csrf": True, "exclude_from_auth": True}
@@ -57,16 +57,8 @@ class TokenMiddleware(AbstractAuthenticationMiddleware):
     """Load the account of the request's token; refuse the request without a working one."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle the request in the language of its Accept-Language."""
-        header = ""
-        for key, value in scope.get("headers", []):
-            if key == b"accept-language":
-                header = value.decode("latin-1")
-        language = from_accept_language(header)
-        if language is None:
-            await super().__call__(scope, receive, send)
-            return
-        with use_language(language):
+        """Handle the request in the language of its Accept-Language (no cookie, no ?lang=)."""
+        with use_language(api_language(ASGIConnection(scope))):
             await super().__call__(scope, receive, send)
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:

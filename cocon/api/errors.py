@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -55,7 +56,7 @@ class Problem(msgspec.Struct, omit_defaults=True):
     current_version: int | None = None
 
 
-def api_language(request: Request) -> str:
+def api_language(request: ASGIConnection) -> str:
     """Return the language an API request asks for: Accept-Language only (no cookie, no ?lang)."""
     return from_accept_language(request.headers.get("accept-language", "")) or DEFAULT_LANGUAGE
 

@@ -162,3 +162,15 @@ def test_cli_token_create_list_revoke(api):
     assert "revoked" in cli.ok("users", "token-list", "gongshu-finance")
     missing = cli("users", "token-revoke", "gongshu-finance", "nothing")
     assert missing.exit_code != 0
+
+
+def test_api_answers_set_no_cookie_and_ignore_the_session(api):
+    sign_in_as_admin(api)
+    with_cookie = api.client.get(ORG, headers=bearer(api.tokens.by_role["viewer"]))
+    assert with_cookie.status_code == 200 and "set-cookie" not in with_cookie.headers
+    refused = api.client.patch(
+        "/api/v1/projects/GS-2023-028",
+        json={"version": 1, "name": "by a viewer with an admin's cookie"},
+        headers=bearer(api.tokens.by_role["viewer"]),
+    )
+    assert refused.status_code == 403  # the token's role counts, not the session's
