@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from cocon.api import orgs, projects
+from cocon.api import money, orgs, projects
 from cocon.api.auth import API_OPT, API_PUBLIC, API_PUBLIC_KEY, TokenMiddleware
 from cocon.api.errors import EXCEPTION_HANDLERS
 from cocon.web.auth import PUBLIC
@@ -35,7 +35,7 @@ def api_router() -> Router:
     """Return the API's routes with their own authentication and problem-details errors."""
     return Router(
         path=PREFIX,
-        route_handlers=[openapi_document, *orgs.ROUTES, *projects.ROUTES],
+        route_handlers=[openapi_document, *orgs.ROUTES, *projects.ROUTES, *money.ROUTES],
         middleware=[DefineMiddleware(TokenMiddleware, exclude_from_auth_key=API_PUBLIC_KEY)],
         exception_handlers=EXCEPTION_HANDLERS,
         opt=API_OPT,

@@ -1,10 +1,9 @@
 """Projects on the API: the filtered list with its totals, one project, create, update with
-its version, and the status changes of the review flow; and a project's payments, recorded
-and reversed.
+its version, and the status changes of the review flow (their money: cocon.api.money).
 
 Each handler calls what the pages call: the list's parser, statements and totals
-(cocon.project_list), the form's checks (cocon.project_input), the status rules
-(cocon.projects, cocon.review) and the payment rules (cocon.allocations, cocon.reversals).
+(cocon.project_list), the form's checks (cocon.project_input) and the status rules
+(cocon.projects, cocon.review).
 """
 
 from __future__ import annotations
@@ -16,35 +15,26 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlmodel import Session
 
-from cocon.allocations import get_allocation, get_funding_line, payments_of, record_payment
 from cocon.api.errors import problems
 from cocon.api.schemas import (
-    PaymentIn,
-    PaymentOut,
-    PaymentSaved,
     ProjectIn,
     ProjectOut,
     ProjectPage,
     ProjectPatch,
     ReturnIn,
-    ReverseIn,
     StatusIn,
-    payment_out,
     project_out,
     totals_out,
 )
 from cocon.checks import Policies
-from cocon.errors import Invalid, NotFound
+from cocon.errors import Invalid
 from cocon.project_input import form_values, project_values, save_form
 from cocon.project_list import parse_project_filters, project_rows, project_totals
 from cocon.projects import FieldErrors, change_status, get_project
-from cocon.reversals import payment_in_scope, reverse_payment
 from cocon.review import return_project
 from cocon.rights import Right, status_right
-from cocon.settings import Settings
 from cocon.versions import check_version
 from cocon.web.auth import current_account, needs, require
-from cocon.web.queries import funding_lines
 from cocon.web.scope import allowed_root
 
 ProjectCode = Annotated[str, PathParameter(description="The project's code, e.g. GS-2023-001")]
@@ -163,67 +153,6 @@ def project_return(
     return project_out(session, project)
 
 
-@get("/projects/{code:str}/payments", sync_to_thread=True, opt=needs(Right.READ), responses=problems(403, 404))
-def payment_list(
-    code: ProjectCode, request: Request, session: NamedDependency[Session]
-) -> list[PaymentOut]:
-    """List the payments on every funding line of a project, reversed ones too (they count zero)."""
-    project = get_project(session, code, allowed_root(request, session))
-    return [
-        payment_out(payment, row.allocation.code)
-        for row in funding_lines(session, project)
-        for payment in payments_of(session, row.line)
-    ]
-
-
-@post("/projects/{code:str}/payments", sync_to_thread=True, opt=needs(Right.PAY), responses=problems(400, 403, 404, 409))
-def payment_create(
-    code: ProjectCode,
-    request: Request,
-    session: NamedDependency[Session],
-    policies: NamedDependency[Policies],
-    settings: NamedDependency[Settings],
-    data: JSONBody[PaymentIn],
-) -> PaymentSaved:
-    """Record a payment on the project's line from an allocation; a blocking check refuses it (409)."""
-    root = allowed_root(request, session)
-    project = get_project(session, code, root)
-    try:
-        allocation = get_allocation(session, data.allocation, root)
-        line = get_funding_line(session, project, allocation)
-    except NotFound as error:  # as the form says it: beside the allocation field
-        raise Invalid(error.message, field="allocation") from None
-    saved = record_payment(
-        session,
-        policies,
-        line,
-        paid_on=data.paid_on,
-        amount=data.amount,
-        voucher_no=data.voucher_no,
-        note=data.note,
-        second_signature_fen=settings.payment_second_signature_fen,
-    )
-    return PaymentSaved(
-        payment_out(saved.row, allocation.code), [warning.message for warning in saved.warnings]
-    )
-
-
-@post("/projects/{code:str}/payments/{voucher:str}/reverse", sync_to_thread=True, opt=needs(Right.PAY), status_code=200, responses=problems(400, 403, 404, 409))
-def payment_reverse(
-    code: ProjectCode,
-    voucher: Annotated[str, PathParameter(description="The payment's voucher number")],
-    request: Request,
-    session: NamedDependency[Session],
-    data: JSONBody[ReverseIn],
-) -> PaymentOut:
-    """Reverse a wrong payment with the reason: it stays listed, counts zero, and says who and why."""
-    root = allowed_root(request, session)
-    project = get_project(session, code, root)
-    payment, _line, allocation = payment_in_scope(session, project, voucher, root)
-    return payment_out(reverse_payment(session, payment, data.reason), allocation.code)
-
-
 ROUTES = [
     project_list, project_get, project_create, project_update, project_status, project_return,
-    payment_list, payment_create, payment_reverse,
 ]  # fmt: skip

@@ -13,7 +13,7 @@ from msgspec import Meta
 from sqlmodel import Session
 
 from cocon.derived import project_funded
-from cocon.models import Level, Org, Payment, Project
+from cocon.models import Allocation, FundingLine, Level, Org, Payment, Project
 from cocon.money import format_decimal
 from cocon.project_list import ProjectTotals
 from cocon.rollup import SOURCE_KEYS
@@ -119,6 +119,30 @@ class ReturnIn(msgspec.Struct, forbid_unknown_fields=True):
     """A submitted project sent back to draft, with the reason for its owner."""
 
     reason: str
+
+
+class FundingLineOut(msgspec.Struct):
+    """What a project draws from one allocation, and what is paid on it."""
+
+    allocation: str
+    holder: str
+    amount: Money
+    paid: Money
+    reversed: bool
+
+
+class DrawIn(msgspec.Struct, forbid_unknown_fields=True):
+    """How much the project draws from an allocation of its owner or an org above it."""
+
+    allocation: str
+    amount: str
+
+
+class DrawSaved(msgspec.Struct):
+    """The funding line as saved, and the warnings the money checks raised."""
+
+    line: FundingLineOut
+    warnings: list[str]
 
 
 class PaymentOut(msgspec.Struct):
@@ -228,6 +252,14 @@ def totals_out(totals: ProjectTotals) -> ProjectTotalsOut:
         format_decimal(totals.funded),
         format_decimal(totals.paid),
     )
+
+
+def line_out(line: FundingLine, allocation: Allocation, holder: Org, paid: int) -> FundingLineOut:
+    """Return a funding line as the API shows it."""
+    return FundingLineOut(
+        allocation.code, holder.code, format_decimal(line.amount_fen), format_decimal(paid),
+        line.is_reversed,
+    )  # fmt: skip
 
 
 def payment_out(payment: Payment, allocation_code: str) -> PaymentOut:

@@ -224,3 +224,30 @@ def test_openapi_document_describes_the_api_alone_and_the_docs_page_shows_it(api
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert f"POST {API}/projects/{{code}}/payments" in page.text and "<script" not in page.text
     assert 'id="schema-ProjectPage"' in page.text
+
+
+def test_a_draw_refused_by_a_blocking_check_says_the_same_in_both(api):
+    draw = {"allocation": "GS-2023-WH", "amount": "1万"}
+    web_session(api)
+    token = csrf_token(api.client, "/projects/GS-2023-006/draw")
+    page = api.client.post("/projects/GS-2023-006/draw?lang=en", data={**draw, "_csrf_token": token})
+    api.client.cookies.clear()
+    before = api.data_revision()
+    found = api.client.post(f"{API}/projects/GS-2023-006/funding", json=draw, headers=api.as_role("office"))
+    assert page.status_code == found.status_code == 409
+    assert found.json()["detail"] == field_error(page.text, "amount")
+    assert "this draw of ¥10,000.00 exceeds it by ¥10,000.00" in found.json()["detail"]
+    assert api.data_revision() == before
+
+
+def test_a_draw_is_saved_and_listed(api):
+    office = api.as_role("office")
+    lines = api.client.get(f"{API}/projects/GS-2023-026/funding", headers=office).json()
+    saved = api.client.post(f"{API}/projects/GS-2023-026/funding", json={"allocation": "GS-2023-BS", "amount": "7万"}, headers=office)
+    assert saved.status_code == 201, saved.text
+    line = saved.json()["line"]
+    assert (line["allocation"], line["holder"], line["amount"]) == ("GS-2023-BS", "330105011", "70000.00")
+    after = api.client.get(f"{API}/projects/GS-2023-026/funding", headers=office).json()
+    assert line in after and {x["allocation"] for x in after} == {x["allocation"] for x in lines} | {"GS-2023-BS"}
+    unknown = api.client.post(f"{API}/projects/GS-2023-026/funding", json={"allocation": "NB-T-A", "amount": "1"}, headers=office)
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["field"] == "allocation"

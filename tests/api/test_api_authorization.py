@@ -46,6 +46,8 @@ def body(method: str, path: str, target: Target) -> dict | None:
         return {"to_status": "cancelled"}
     if path.endswith(("/return", "/reverse")):
         return {"reason": "the matrix sends it back"}
+    if path.endswith("/funding"):
+        return {"allocation": target.allocation, "amount": "1"}
     if path.endswith("/payments"):
         return {"allocation": target.allocation, "paid_on": "2023-09-01", "amount": "1",
                 "voucher_no": f"MATRIX-{target.kind}"}  # fmt: skip
