@@ -18,7 +18,15 @@ from cocon.money import format_decimal
 from cocon.project_list import ProjectTotals
 from cocon.rollup import SOURCE_KEYS
 
-Money = Annotated[str, Meta(description="An amount in yuan as a decimal string", examples=["2000000.00"])]
+# What the API writes; what it reads may be written as in the forms ("200万", "2,000,000").
+Money = Annotated[
+    str,
+    Meta(
+        pattern=r"^-?[0-9]+\.[0-9]{2}$",
+        description="An amount in yuan as a decimal string",
+        examples=["2000000.00"],
+    ),
+]
 Text = Annotated[str, Meta(max_length=4000)]
 Count = Annotated[int, Meta(ge=0, le=2_000_000_000)]
 
