@@ -19,8 +19,9 @@ from cocon.errors import Invalid, NotFound, Refused
 from cocon.fields import clean_text
 from cocon.funding import paid_on_line
 from cocon.i18n import _
-from cocon.models import Allocation, FundingLine, Payment, Project
+from cocon.models import Allocation, FundingLine, Org, Payment, Project
 from cocon.money import format_yuan
+from cocon.orgs import is_within
 
 
 def clean_reason(reason: object) -> str:
@@ -46,6 +47,25 @@ def find_payment(session: Session, voucher_no: object, project: Project | None =
             )
         )
     return payment
+
+
+def payment_in_scope(
+    session: Session, project: Project, voucher_no: object, scope: Org
+) -> tuple[Payment, FundingLine, Allocation]:
+    """Return a project's payment, its line and allocation, if scope holds the allocation.
+
+    Money from above is paid by whoever holds it: outside reads as no such payment.
+    """
+    payment = find_payment(session, voucher_no, project)
+    line = session.get(FundingLine, payment.funding_line_id)
+    allocation = session.get(Allocation, line.allocation_id)
+    if not is_within(session.get(Org, allocation.org_id), scope):
+        raise NotFound(
+            _("This project has no payment with the voucher number {voucher}").format(
+                voucher=str(voucher_no or "").strip()
+            )
+        )
+    return payment, line, allocation
 
 
 def _sign(session: Session, row: Payment | FundingLine, reason: str) -> None:

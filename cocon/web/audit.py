@@ -40,6 +40,8 @@ ACTIONS = {
     "denied": N_("access denied"),
     "import": N_("imported"),
     "export": N_("exported"),
+    "token_created": N_("API token made"),
+    "token_revoked": N_("API token revoked"),
 }
 ENTITIES = {
     "project": N_("project"),
@@ -54,6 +56,7 @@ ENTITIES = {
     "session": N_("session"),
     "access": N_("access"),
     "workbook": N_("workbook"),
+    "api_token": N_("API token"),
 }
 # Fields of a partner that only the users who work with it may read, in its history too.
 CONTACT_FIELDS = ("contact", "phone")

@@ -20,6 +20,7 @@ from cocon import db
 from cocon.checks import Policies
 from cocon.errors import Refused
 from cocon.models import Org, Project, StatusChange
+from cocon.orgs import get_org
 from cocon.user_models import WaitingUpload
 from cocon.users import find_user
 from cocon.web import scope as web_scope
@@ -392,7 +393,7 @@ def test_export_of_a_street_holds_none_of_another_street(web):
 def test_export_outside_the_allowed_tree_or_unknown_is_404(web, monkeypatch):
     assert web.get("/export?org=999999").status_code == 404
     monkeypatch.setattr(
-        web_scope, "allowed_root", lambda request, session: web_scope.get_org(session, WENHUI)
+        web_scope, "allowed_root", lambda request, session: get_org(session, WENHUI)
     )
     assert web.get(f"/export?org={SHANGTANG}").status_code == 404
     assert web.get(f"/export?org={WENHUI}").status_code == 200
