@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from cocon.checks import Policies
 from cocon.filters import ProjectFilters, project_conditions
-from cocon.findings_stream import first_failing_rows
+from cocon.findings import first_failing_rows
 from cocon.models import (
     Allocation,
     CommunityProfile,

@@ -23,7 +23,7 @@ from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
 from cocon.findings import (
     allocation_findings,
     count_project_findings,
-    touched_project_findings,
+    project_findings,
 )
 from cocon.i18n import _
 from cocon.models import Org
@@ -179,7 +179,7 @@ def _warnings(
         if len(kept) >= WARNINGS_KEPT:
             count += count_project_findings(session, part)  # enough worded: only count
             continue
-        findings = touched_project_findings(session, policies, part)
+        findings = project_findings(session, None, None, policies, part)
         count += len(findings)
         kept += findings[: max(WARNINGS_KEPT - len(kept), 0)]
     return kept, count
