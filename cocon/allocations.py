@@ -25,6 +25,8 @@ from cocon.errors import Invalid, NotFound, Refused
 from cocon.fields import clean_code, clean_text
 from cocon.funding import (
     draw,
+    draw_refusal,
+    drawable_allocations,
     get_funding_line,
     paid_on_line,
     payments_of,
@@ -45,6 +47,8 @@ __all__ = [
     "check_allocation_editable",
     "commitments",
     "draw",
+    "draw_refusal",
+    "drawable_allocations",
     "find_allocation",
     "get_allocation",
     "get_funding_line",

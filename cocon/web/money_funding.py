@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from cocon.allocations import (
     draw,
+    drawable_allocations,
     get_allocation,
     get_funding_line,
     payments_of,
@@ -34,12 +35,7 @@ from cocon.settings import Settings
 from cocon.signatures import awaiting_payment, confirm_payment
 from cocon.web.audit import project_history
 from cocon.web.auth import needs
-from cocon.web.money_support import (
-    check_each,
-    drawable_allocations,
-    refused,
-    required,
-)
+from cocon.web.money_support import check_each, refused, required
 from cocon.web.projects import FORM_PAGE, scoped_url
 from cocon.web.queries import LineRow, funding_lines
 from cocon.web.scope import current_scope

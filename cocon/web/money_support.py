@@ -8,13 +8,12 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from cocon.allocations import Commitments, commitments, kept_commitments
+from cocon.allocations import Commitments, kept_commitments
 from cocon.checks import Blocked
 from cocon.errors import CoconError, Invalid
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
-from cocon.orgs import breadcrumb, is_within
-from cocon.scope import allocation_scope, within
+from cocon.scope import allocation_scope
 
 
 def required(values: dict[str, str], errors: dict[str, str], *fields: str) -> None:
@@ -129,24 +128,3 @@ def draws_on(session: Session, allocation: Allocation) -> list[DrawRow]:
     return [
         DrawRow(line, p, owner, int(total)) for line, p, owner, total in session.execute(statement)
     ]
-
-
-def drawable_allocations(
-    session: Session, project: Project, scope: Org
-) -> list[tuple[Allocation, Org, Commitments]]:
-    """Return the allocations a project may draw on that scope may use, highest level first.
-
-    They belong to the project's owner or an org above it, for the project's year; of those,
-    only the ones held inside scope: a street's user does not spend the district's money.
-    """
-    owner = session.get(Org, project.owner_id)
-    chain = [org.id for org in breadcrumb(session, owner) if is_within(org, scope)]
-    if not chain:
-        return []
-    statement = (
-        select(Allocation, Org)
-        .join(Org, Org.id == Allocation.org_id)
-        .where(Allocation.org_id.in_(chain), Allocation.year == project.year, within(Org, scope))
-        .order_by(Org.level, Allocation.code)
-    )
-    return [(a, org, commitments(session, a)) for a, org in session.execute(statement)]
