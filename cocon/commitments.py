@@ -17,7 +17,8 @@ from cocon.checks import Finding, Policies, Rule, enforce
 from cocon.errors import Invalid
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment
-from cocon.money import format_yuan, parse_amount
+from cocon.money import parse_amount
+from cocon.rules import no_room_message, overcommitted, title_template
 
 Row = TypeVar("Row", Allocation, FundingLine, Payment)
 
@@ -33,9 +34,7 @@ class Saved(Generic[Row]):
 def allocation_title(session: Session, allocation: Allocation) -> str:
     """Name an allocation the way finance says it: 'Gongshu 2023 allocation GS-2023'."""
     org = session.get(Org, allocation.org_id)
-    return _("{org} {year} allocation {code}").format(
-        org=org.name, year=allocation.year, code=allocation.code
-    )
+    return title_template().format(org=org.name, year=allocation.year, code=allocation.code)
 
 
 def lock_row(session: Session, model, row_id: int):
@@ -104,21 +103,18 @@ def check_room(
     what: str,
     current: Commitments,
 ) -> list[Finding]:
-    excess = current.total + amount - allocation.amount_fen
+    """Check that amount more fits in what is left of allocation (the over-commitment rule)."""
+    excess = overcommitted(allocation.amount_fen, current.drawn + amount, current.sub_allocated)
     if excess <= 0:
         return []
-    message = _(
-        "{title} {amount}: {committed} already committed ({projects} projects, {subs} sub-allocations);"
-        " this {what} of {new} exceeds it by {excess}"
-    ).format(
-        title=allocation_title(session, allocation),
-        amount=format_yuan(allocation.amount_fen),
-        committed=format_yuan(current.total),
-        projects=current.projects,
-        subs=current.sub_allocations,
-        what=what,
-        new=format_yuan(amount),
-        excess=format_yuan(excess),
+    message = no_room_message(
+        allocation_title(session, allocation),
+        allocation.amount_fen,
+        current.total,
+        current.projects,
+        current.sub_allocations,
+        what,
+        amount,
     )
     return [
         enforce(

@@ -1,8 +1,8 @@
 """List the failing checks of a subtree or of some rows, with a message that says where the money
 went.
 
-Which rows fail is decided once, in cocon.derived, and kept on the rows as failing_checks; this
-module only reads the failing rows and words each finding. One query per kind of row reads them,
+Which rows fail is decided once, in cocon.derived by cocon.rules, and kept on the rows as
+failing_checks; this module only reads the failing rows and words each finding (cocon.rules). One query per kind of row reads them,
 a batch at a time: failing_rows lists a scope's findings, blocking rules first, then by rule,
 then by subject in code-point order; stream_failing_rows yields the same list with flat memory
 (each rule reads its rows already in that order), so a page can word only the first ones it shows.
@@ -19,55 +19,15 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from cocon import rules
 from cocon.checks import BLOCK, DEFAULT, Finding, Policies, Rule
 from cocon.db import in_list
-from cocon.derived import dates_outside, has_gap, has_surplus
-from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
-from cocon.money import format_yuan
 from cocon.scope import within
 
 # A rule's finding before its severity is known: subject, org id, org name, message, excess.
 _Row = tuple[str, int | None, str | None, str, int]
 CHUNK = 500
-
-
-# Each template is looked up once per listing, then formatted per row.
-def title_template() -> str:
-    """Return the wording of an allocation's title."""
-    return _("{org} {year} allocation {code}")
-
-
-def over_parent_template() -> str:
-    """Return the wording of sub-allocations beyond their parent."""
-    return _("{title} {amount}: sub-allocations of {subs} ({count}) exceed it by {excess}")
-
-
-def overcommitted_template() -> str:
-    """Return the wording of an over-committed allocation."""
-    return _(
-        "{title} {amount}: {committed} committed ({projects} projects, {subs} sub-allocations), over by {excess}"
-    )
-
-
-def overpaid_template() -> str:
-    """Return the wording of a funding line paid beyond what it draws."""
-    return _("{project} from {allocation}: {paid} paid against {drawn} drawn, over by {excess}")
-
-
-def gap_template() -> str:
-    """Return the wording of a funding gap."""
-    return _("{code}: funding {funded} leaves a gap of {gap} against the budget {budget}")
-
-
-def surplus_template() -> str:
-    """Return the wording of funding beyond the budget."""
-    return _("{code}: funding {funded} exceeds the budget {budget} by {surplus}")
-
-
-def outside_template() -> str:
-    """Return the wording of dates outside the project year."""
-    return _("{code}: the dates {dates} fall outside the project year {year}")
 
 
 # --- Reading the failing rows --------------------------------------------------------------
@@ -126,14 +86,6 @@ def _failing_projects(
     session: Session, root: Org | None, year: int | None, ids: list[int] | None = None
 ) -> Select:
     owner = aliased(Org)
-    funded = (
-        Project.drawn_l1_fen
-        + Project.drawn_l2_fen
-        + Project.drawn_l3_fen
-        + Project.drawn_l4_fen
-        + Project.drawn_l5_fen
-        + Project.partners_fen
-    )
     statement = (
         select(
             Project.id,
@@ -142,7 +94,7 @@ def _failing_projects(
             owner.name,
             Project.status,
             Project.budget_fen,
-            funded,
+            rules.funded_sql(),
             Project.year,
             Project.start_date,
             Project.end_date,
@@ -180,7 +132,7 @@ def _overpaid_lines(
             FundingLine.amount_fen,
             FundingLine.reversed_at,
         )
-        .having(paid > drawn)
+        .having(rules.overpaid_sql(drawn, paid))
         # Within a project, lines in the database's order of allocation codes.
         .order_by(_in_code_order(session, Project.code), Allocation.code)
     )
@@ -193,81 +145,55 @@ def _overpaid_lines(
 
 
 class _Wording:
-    """The templates of one listing, looked up once in the current language."""
+    """The templates of one listing, looked up once in the current language, filled per row."""
 
     def __init__(self) -> None:
-        self.title, self.over_parent = title_template(), over_parent_template()
-        self.overcommitted, self.overpaid = overcommitted_template(), overpaid_template()
-        self.gap, self.surplus, self.outside = gap_template(), surplus_template(), outside_template()
+        self.title, self.over_parent = rules.title_template(), rules.over_parent_template()
+        self.overcommitted = rules.overcommitted_template()
+        self.overpaid, self.gap = rules.overpaid_template(), rules.gap_template()
+        self.surplus, self.outside = rules.surplus_template(), rules.outside_template()
 
     def over_parent_row(self, row) -> _Row | None:
         code, org_id, org_name, year, amount, subs, _drawn, sub_count, _draws = row
-        if subs <= amount:
+        excess = rules.over_parent(amount, subs)
+        if excess <= 0:
             return None
-        message = self.over_parent.format(
-            title=self.title.format(org=org_name, year=year, code=code),
-            amount=format_yuan(amount),
-            subs=format_yuan(subs),
-            count=sub_count,
-            excess=format_yuan(subs - amount),
-        )
-        return code, org_id, org_name, message, subs - amount
+        title = self.title.format(org=org_name, year=year, code=code)
+        message = rules.over_parent_message(self.over_parent, title, amount, subs, sub_count)
+        return code, org_id, org_name, message, excess
 
     def overcommitted_row(self, row) -> _Row | None:
         code, org_id, org_name, year, amount, subs, drawn, sub_count, draw_count = row
-        committed = drawn + subs
-        if committed <= amount:
+        excess = rules.overcommitted(amount, drawn, subs)
+        if excess <= 0:
             return None
-        message = self.overcommitted.format(
-            title=self.title.format(org=org_name, year=year, code=code),
-            amount=format_yuan(amount),
-            committed=format_yuan(committed),
-            projects=draw_count,
-            subs=sub_count,
-            excess=format_yuan(committed - amount),
+        title = self.title.format(org=org_name, year=year, code=code)
+        message = rules.overcommitted_message(
+            self.overcommitted, title, amount, drawn, subs, draw_count, sub_count
         )
-        return code, org_id, org_name, message, committed - amount
+        return code, org_id, org_name, message, excess
 
     def overpaid_row(self, row) -> _Row:
         _id, code, owner_id, owner_name, allocation_code, drawn, paid = row
         drawn, paid = int(drawn), int(paid)
-        message = self.overpaid.format(
-            project=code,
-            allocation=allocation_code,
-            paid=format_yuan(paid),
-            drawn=format_yuan(drawn),
-            excess=format_yuan(paid - drawn),
-        )
-        return code, owner_id, owner_name, message, paid - drawn
+        message = rules.overpaid_message(self.overpaid, code, allocation_code, drawn, paid)
+        return code, owner_id, owner_name, message, rules.overpaid(drawn, paid)
 
     def funding_rows(self, row) -> Iterator[_Row]:
         _id, code, owner_id, owner_name, status, budget, funded, *_dates = row
-        if has_gap(status, budget, funded):
-            message = self.gap.format(
-                code=code,
-                funded=format_yuan(funded),
-                gap=format_yuan(budget - funded),
-                budget=format_yuan(budget),
-            )
+        if rules.has_gap(status, budget, funded):
+            message = rules.gap_message(self.gap, code, funded, budget)
             yield code, owner_id, owner_name, message, budget - funded
-        if has_surplus(status, budget, funded):
-            message = self.surplus.format(
-                code=code,
-                funded=format_yuan(funded),
-                budget=format_yuan(budget),
-                surplus=format_yuan(funded - budget),
-            )
+        if rules.has_surplus(status, budget, funded):
+            message = rules.surplus_message(self.surplus, code, funded, budget)
             yield code, owner_id, owner_name, message, funded - budget
 
     def outside_row(self, row) -> _Row | None:
         _id, code, owner_id, owner_name, _status, _budget, _funded, year, start, end = row
-        outside = dates_outside(year, start, end)
+        outside = rules.dates_outside(year, start, end)
         if not outside:
             return None
-        message = self.outside.format(
-            code=code, dates=", ".join(d.isoformat() for d in outside), year=year
-        )
-        return code, owner_id, owner_name, message, 0
+        return code, owner_id, owner_name, rules.outside_message(self.outside, code, year, outside), 0
 
 
 def _finding(policies: Policies, rule: Rule, row: _Row) -> Finding:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from cocon import rules
 from cocon.checks import Finding, Policies, Rule, enforce
 from cocon.commitments import (
     Commitments,
@@ -20,7 +21,6 @@ from cocon.fields import clean_text, refuse_example_code
 from cocon.findings import project_findings
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
-from cocon.money import format_yuan
 from cocon.orgs import breadcrumb, is_within
 from cocon.projects import parse_date
 from cocon.scope import within
@@ -50,14 +50,11 @@ def draw(
     warnings = check_room(session, policies, allocation, fen, _("draw"), current)
     if line is not None:
         paid = paid_on_line(session, line)
-        if paid > fen:
-            message = _("{paid} is already paid on this funding line, more than {amount}").format(
-                paid=format_yuan(paid), amount=format_yuan(fen)
-            )
+        excess = rules.overpaid(fen, paid)
+        if excess > 0:
+            message = rules.draw_below_paid_message(paid, fen)
             warnings.append(
-                enforce(
-                    policies, Rule.PAYMENT_OVER_DRAWN, project.code, owner.id, message, paid - fen
-                )
+                enforce(policies, Rule.PAYMENT_OVER_DRAWN, project.code, owner.id, message, excess)
             )
     line = line or FundingLine(project_id=project.id, allocation_id=allocation.id, amount_fen=fen)
     line.amount_fen = fen
@@ -192,28 +189,16 @@ def record_payment(
     line = lock_row(session, FundingLine, line.id)
     paid = paid_on_line(session, line, excluding=existing.id if existing else None)
     warnings: list[Finding] = []
-    if paid + fen > line.amount_fen:
+    excess = rules.overpaid(line.amount_fen, paid + fen)
+    if excess > 0:
         project = session.get(Project, line.project_id)
         allocation = session.get(Allocation, line.allocation_id)
-        message = _(
-            "{project} from {allocation}: {drawn} drawn, {paid} already paid; this payment of {amount}"
-            " exceeds it by {excess}"
-        ).format(
-            project=project.code,
-            allocation=allocation.code,
-            drawn=format_yuan(line.amount_fen),
-            paid=format_yuan(paid),
-            amount=format_yuan(fen),
-            excess=format_yuan(paid + fen - line.amount_fen),
+        message = rules.payment_over_drawn_message(
+            project.code, allocation.code, line.amount_fen, paid, fen
         )
         warnings.append(
             enforce(
-                policies,
-                Rule.PAYMENT_OVER_DRAWN,
-                project.code,
-                project.owner_id,
-                message,
-                paid + fen - line.amount_fen,
+                policies, Rule.PAYMENT_OVER_DRAWN, project.code, project.owner_id, message, excess
             )
         )
     payment = existing or Payment(

@@ -11,6 +11,7 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlmodel import Session
 
+from cocon import rules
 from cocon.allocations import (
     draw,
     drawable_allocations,
@@ -21,7 +22,6 @@ from cocon.allocations import (
     record_payment,
 )
 from cocon.checks import Blocked, Policies
-from cocon.derived import project_funded
 from cocon.errors import Invalid, NotFound
 from cocon.fields import clean_text
 from cocon.findings import allocation_findings, project_findings
@@ -81,7 +81,7 @@ def project_funding(
     held = [row.allocation.id for row, visible in lines if visible]
     findings = project_findings(session, None, None, policies, project_ids=[project.id])
     findings += allocation_findings(session, scope, None, policies, allocation_ids=held)
-    funded = project_funded(project)
+    funded = rules.funded(project)
     paid_lines = [(row, visible, payments_of(session, row.line)) for row, visible in lines]
     done = request.query_params.get("done")
     context = {

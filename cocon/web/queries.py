@@ -26,6 +26,7 @@ from cocon.models import (
 )
 from cocon.profiles import Qualification, qualify
 from cocon.review import entry_step
+from cocon.rules import funded_sql
 from cocon.scope import allocation_scope, org_within, project_scope, within
 
 # Failing checks worded on a page; the count and the export's Checks sheet give them all.
@@ -113,18 +114,6 @@ def large_units(
 SORT_KEYS = ("code", "name", "budget", "funded", "year")
 
 
-def funded_column(project=Project):
-    """Return the SQL sum of a project's funding from every level and its partners."""
-    return (
-        project.drawn_l1_fen
-        + project.drawn_l2_fen
-        + project.drawn_l3_fen
-        + project.drawn_l4_fen
-        + project.drawn_l5_fen
-        + project.partners_fen
-    )
-
-
 @dataclass(frozen=True)
 class ProjectTotals:
     """Count and money of a whole filtered set of projects."""
@@ -146,7 +135,7 @@ def project_totals(session: Session, scope: Org, filters: ProjectFilters) -> Pro
         select(
             func.count(Project.id),
             func.coalesce(func.sum(Project.budget_fen), 0),
-            func.coalesce(func.sum(funded_column()), 0),
+            func.coalesce(func.sum(funded_sql()), 0),
             func.coalesce(func.sum(Project.paid_fen), 0),
         )
         .join(owner, owner.id == Project.owner_id)
@@ -165,12 +154,12 @@ def project_rows(
         "code": Project.code,
         "name": Project.name,
         "budget": Project.budget_fen,
-        "funded": funded_column(),
+        "funded": funded_sql(),
         "year": Project.year,
     }[filters.sort if filters.sort in SORT_KEYS else "code"]
     order = key.desc() if filters.descending else key.asc()
     statement = (
-        select(Project, owner, site, funded_column())
+        select(Project, owner, site, funded_sql())
         .join(owner, owner.id == Project.owner_id)
         .join(site, site.id == Project.site_id)
         .where(*_project_conditions(owner, scope, filters))
