@@ -23,7 +23,7 @@ from cocon.commitments import (
 )
 from cocon.derived import refresh_allocation, refresh_projects_drawing_on
 from cocon.errors import Invalid, NotFound, Refused
-from cocon.fields import clean_code, clean_text
+from cocon.fields import clean_code, clean_text, parse_year
 from cocon.funding import (
     draw,
     draw_refusal,
@@ -37,7 +37,6 @@ from cocon.funding import (
 from cocon.i18n import _
 from cocon.models import Allocation, Org
 from cocon.orgs import is_within
-from cocon.projects import parse_year
 from cocon.scope import within
 
 __all__ = [

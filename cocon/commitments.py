@@ -15,9 +15,9 @@ from sqlmodel import Session
 
 from cocon.checks import Finding, Policies, Rule, enforce
 from cocon.errors import Invalid
+from cocon.fields import parse_amount
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment
-from cocon.money import parse_amount
 from cocon.rules import no_room_message, overcommitted, title_template
 
 Row = TypeVar("Row", Allocation, FundingLine, Payment)

@@ -17,12 +17,11 @@ from cocon.commitments import (
 )
 from cocon.derived import refresh_allocation, refresh_project
 from cocon.errors import Invalid, NotFound
-from cocon.fields import clean_text, refuse_example_code
+from cocon.fields import clean_text, parse_date, refuse_example_code
 from cocon.findings import project_findings
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
 from cocon.orgs import breadcrumb, is_within
-from cocon.projects import parse_date
 from cocon.scope import within
 from cocon.signatures import sign_recorded
 

@@ -22,13 +22,12 @@ from cocon.allocations import (
 )
 from cocon.checks import Blocked, Policies
 from cocon.errors import Invalid, NotFound
-from cocon.fields import clean_code, clean_text
+from cocon.fields import clean_code, clean_text, parse_year
 from cocon.findings import allocation_findings
 from cocon.i18n import _
 from cocon.models import Allocation, Org
 from cocon.money import format_yuan
 from cocon.orgs import breadcrumb, is_within
-from cocon.projects import parse_year
 from cocon.rights import Right
 from cocon.versions import StaleVersion, check_version
 from cocon.web.audit import history

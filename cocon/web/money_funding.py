@@ -23,13 +23,13 @@ from cocon.allocations import (
 )
 from cocon.checks import Blocked, Policies
 from cocon.errors import Invalid, NotFound
-from cocon.fields import clean_text
+from cocon.fields import clean_text, parse_date
 from cocon.findings import allocation_findings, project_findings
 from cocon.i18n import _
 from cocon.models import Allocation, Org, Project
 from cocon.money import format_yuan
 from cocon.orgs import is_within
-from cocon.projects import get_project, parse_date
+from cocon.projects import get_project
 from cocon.rights import Right
 from cocon.settings import Settings
 from cocon.signatures import awaiting_payment, confirm_payment

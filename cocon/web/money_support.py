@@ -11,6 +11,7 @@ from sqlmodel import Session
 from cocon.allocations import Commitments, kept_commitments
 from cocon.checks import Blocked
 from cocon.errors import CoconError, Invalid
+from cocon.fields import collect
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
 from cocon.scope import allocation_scope
@@ -28,10 +29,10 @@ def check_each(errors: dict[str, str], checks: dict[str, tuple]) -> None:
     for name, (parse, value) in checks.items():
         if name in errors:
             continue
-        try:
-            parse(value)
-        except Invalid as error:
-            errors[name] = error.message
+        found: list[Invalid] = []
+        collect(found, parse, value)
+        if found:
+            errors[name] = found[0].message
 
 
 def refused(session: Session, error: CoconError, field: str = "amount") -> tuple[dict, int]:

@@ -11,11 +11,12 @@ from litestar.response import Redirect, Template
 from sqlmodel import Session
 
 from cocon.errors import Invalid, NotFound
+from cocon.fields import FieldErrors
 from cocon.i18n import _
 from cocon.labels import choices
 from cocon.models import Category, Level, Org, Project
 from cocon.money import format_yuan
-from cocon.projects import FieldErrors, ProjectInput, clean_project, get_project, save_project
+from cocon.projects import ProjectInput, clean_project, get_project, save_project
 from cocon.rights import Right
 from cocon.versions import StaleVersion, check_version
 from cocon.web.auth import needs

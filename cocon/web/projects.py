@@ -17,6 +17,7 @@ from cocon import rules
 from cocon.allocations import payments_of
 from cocon.checks import Policies
 from cocon.errors import CoconError, Forbidden, Invalid, NotFound, Refused
+from cocon.fields import parse_year
 from cocon.i18n import _
 from cocon.labels import choices, parse_choice, source_label
 from cocon.models import Category, ContributionKind, Level, Org, Project, Status
@@ -25,7 +26,6 @@ from cocon.projects import (
     change_status,
     contributions_of,
     get_project,
-    parse_year,
 )
 from cocon.review import review_panel, status_history
 from cocon.rights import Right, status_right

@@ -20,6 +20,7 @@ from cocon.checks import Finding, Policies
 from cocon.db import is_sqlite_file, private_copy, session_scope
 from cocon.derived import IdLog, deferred_refresh
 from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
+from cocon.fields import FieldErrors
 from cocon.findings import (
     allocation_findings,
     count_project_findings,
@@ -27,7 +28,6 @@ from cocon.findings import (
 )
 from cocon.i18n import _
 from cocon.models import Org
-from cocon.projects import FieldErrors
 from cocon.workbook.bulk import import_projects
 from cocon.workbook.reading import (  # noqa: F401 (importable from here, as before)
     HEADER_SEARCH_ROWS,
