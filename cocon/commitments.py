@@ -55,11 +55,17 @@ class Commitments:
     projects: int
     sub_allocated: int
     sub_allocations: int
+    amount: int  # the allocation's own amount
 
     @property
     def total(self) -> int:
         """Return drawn plus sub-allocated."""
         return self.drawn + self.sub_allocated
+
+    @property
+    def remaining(self) -> int:
+        """Return what is neither drawn nor passed down (below zero when over-committed)."""
+        return -overcommitted(self.amount, self.drawn, self.sub_allocated)
 
 
 def commitments(
@@ -82,7 +88,9 @@ def commitments(
         subs = subs.where(Allocation.id != excluding_sub)
     drawn, projects = session.execute(lines).one()
     sub_allocated, sub_count = session.execute(subs).one()
-    return Commitments(int(drawn), int(projects), int(sub_allocated), int(sub_count))
+    return Commitments(
+        int(drawn), int(projects), int(sub_allocated), int(sub_count), allocation.amount_fen
+    )
 
 
 def kept_commitments(allocation: Allocation) -> Commitments:
@@ -92,6 +100,7 @@ def kept_commitments(allocation: Allocation) -> Commitments:
         allocation.draw_count,
         allocation.sub_allocated_fen,
         allocation.sub_count,
+        allocation.amount_fen,
     )
 
 

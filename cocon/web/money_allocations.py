@@ -255,7 +255,7 @@ def form_context(
         orgs = [o for o in orgs if o.id != parent_org.id]
     room = None
     if visible:
-        room = parent.amount_fen - commitments(session, parent).total
+        room = commitments(session, parent).remaining
     return {
         "scope": scope,
         "allocation": allocation,

@@ -14,6 +14,7 @@ from cocon.errors import CoconError, Invalid
 from cocon.fields import collect
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
+from cocon.rules import overcommitted
 from cocon.scope import allocation_scope
 
 
@@ -65,7 +66,7 @@ class AllocationTotals:
     @property
     def remaining(self) -> int:
         """Return what is neither drawn nor passed down."""
-        return self.amount - self.sub_allocated - self.drawn
+        return -overcommitted(self.amount, self.drawn, self.sub_allocated)
 
 
 def allocation_totals(session: Session, scope: Org, year: int | None) -> AllocationTotals:

@@ -26,7 +26,7 @@ from cocon.models import (
 )
 from cocon.profiles import Qualification, qualify
 from cocon.review import entry_step
-from cocon.rules import funded_sql
+from cocon.rules import funded_sql, overpaid
 from cocon.scope import allocation_scope, org_within, project_scope, within
 
 # Failing checks worded on a page; the count and the export's Checks sheet give them all.
@@ -178,6 +178,11 @@ class LineRow:
     allocation: Allocation
     holder: Org
     paid: int
+
+    @property
+    def left_to_pay(self) -> int:
+        """Return what is drawn and not yet paid (below zero when paid beyond it)."""
+        return -overpaid(self.line.amount_fen, self.paid)
 
 
 def funding_lines(session: Session, project: Project) -> list[LineRow]:
