@@ -112,7 +112,7 @@ def check_room(
     what: str,
     current: Commitments,
 ) -> list[Finding]:
-    """Check that amount more fits in what is left of allocation (the over-commitment rule)."""
+    """Return the finding if amount more would commit allocation beyond it; raise if that blocks."""
     excess = overcommitted(allocation.amount_fen, current.drawn + amount, current.sub_allocated)
     if excess <= 0:
         return []
