@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from cocon import rules
 from cocon.checks import Finding, Policies, Rule, enforce
 from cocon.commitments import (
     Commitments,
@@ -22,9 +23,11 @@ from cocon.commitments import (
 )
 from cocon.derived import refresh_allocation, refresh_projects_drawing_on
 from cocon.errors import Invalid, NotFound, Refused
-from cocon.fields import clean_code, clean_text
+from cocon.fields import clean_code, clean_text, parse_year
 from cocon.funding import (
     draw,
+    draw_refusal,
+    drawable_allocations,
     get_funding_line,
     paid_on_line,
     payments_of,
@@ -33,9 +36,7 @@ from cocon.funding import (
 )
 from cocon.i18n import _
 from cocon.models import Allocation, Org
-from cocon.money import format_yuan
 from cocon.orgs import is_within
-from cocon.projects import parse_year
 from cocon.scope import within
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "check_allocation_editable",
     "commitments",
     "draw",
+    "draw_refusal",
+    "drawable_allocations",
     "find_allocation",
     "get_allocation",
     "get_funding_line",
@@ -126,22 +129,13 @@ def save_allocation(
         allocation = lock_row(session, Allocation, allocation.id)
         own = commitments(session, allocation)
         _keep_org_and_year(allocation, own, org, year_value)
-        if own.total > fen:
-            message = _(
-                "{title}: {committed} is already committed, more than the new amount {amount}"
-            ).format(
-                title=allocation_title(session, allocation),
-                committed=format_yuan(own.total),
-                amount=format_yuan(fen),
-            )
+        excess = rules.overcommitted(fen, own.drawn, own.sub_allocated)
+        if excess > 0:
+            title = allocation_title(session, allocation)
+            message = rules.shrunk_below_committed_message(title, own.total, fen)
             warnings.append(
                 enforce(
-                    policies,
-                    Rule.ALLOCATION_OVERCOMMITTED,
-                    allocation.code,
-                    org.id,
-                    message,
-                    own.total - fen,
+                    policies, Rule.ALLOCATION_OVERCOMMITTED, allocation.code, org.id, message, excess
                 )
             )
     else:
@@ -184,19 +178,15 @@ def _keep_org_and_year(allocation: Allocation, own: Commitments, org: Org, year:
 def _check_subs(
     session: Session, policies: Policies, parent: Allocation, amount: int, current: Commitments
 ) -> list[Finding]:
-    excess = current.sub_allocated + amount - parent.amount_fen
+    excess = rules.over_parent(parent.amount_fen, current.sub_allocated + amount)
     if excess <= 0:
         return []
-    message = _(
-        "{title} {amount}: {subs} already passed down in {count} sub-allocations; this one of {new}"
-        " takes them over the parent by {excess}"
-    ).format(
-        title=allocation_title(session, parent),
-        amount=format_yuan(parent.amount_fen),
-        subs=format_yuan(current.sub_allocated),
-        count=current.sub_allocations,
-        new=format_yuan(amount),
-        excess=format_yuan(excess),
+    message = rules.sub_over_parent_message(
+        allocation_title(session, parent),
+        parent.amount_fen,
+        current.sub_allocated,
+        current.sub_allocations,
+        amount,
     )
     return [
         enforce(

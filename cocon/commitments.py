@@ -15,9 +15,10 @@ from sqlmodel import Session
 
 from cocon.checks import Finding, Policies, Rule, enforce
 from cocon.errors import Invalid
+from cocon.fields import parse_amount
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment
-from cocon.money import format_yuan, parse_amount
+from cocon.rules import no_room_message, overcommitted, title_template
 
 Row = TypeVar("Row", Allocation, FundingLine, Payment)
 
@@ -33,9 +34,7 @@ class Saved(Generic[Row]):
 def allocation_title(session: Session, allocation: Allocation) -> str:
     """Name an allocation the way finance says it: 'Gongshu 2023 allocation GS-2023'."""
     org = session.get(Org, allocation.org_id)
-    return _("{org} {year} allocation {code}").format(
-        org=org.name, year=allocation.year, code=allocation.code
-    )
+    return title_template().format(org=org.name, year=allocation.year, code=allocation.code)
 
 
 def lock_row(session: Session, model, row_id: int):
@@ -56,11 +55,17 @@ class Commitments:
     projects: int
     sub_allocated: int
     sub_allocations: int
+    amount: int  # the allocation's own amount
 
     @property
     def total(self) -> int:
         """Return drawn plus sub-allocated."""
         return self.drawn + self.sub_allocated
+
+    @property
+    def remaining(self) -> int:
+        """Return what is neither drawn nor passed down (below zero when over-committed)."""
+        return -overcommitted(self.amount, self.drawn, self.sub_allocated)
 
 
 def commitments(
@@ -83,7 +88,9 @@ def commitments(
         subs = subs.where(Allocation.id != excluding_sub)
     drawn, projects = session.execute(lines).one()
     sub_allocated, sub_count = session.execute(subs).one()
-    return Commitments(int(drawn), int(projects), int(sub_allocated), int(sub_count))
+    return Commitments(
+        int(drawn), int(projects), int(sub_allocated), int(sub_count), allocation.amount_fen
+    )
 
 
 def kept_commitments(allocation: Allocation) -> Commitments:
@@ -93,6 +100,7 @@ def kept_commitments(allocation: Allocation) -> Commitments:
         allocation.draw_count,
         allocation.sub_allocated_fen,
         allocation.sub_count,
+        allocation.amount_fen,
     )
 
 
@@ -104,21 +112,18 @@ def check_room(
     what: str,
     current: Commitments,
 ) -> list[Finding]:
-    excess = current.total + amount - allocation.amount_fen
+    """Return the finding if amount more would commit allocation beyond it; raise if that blocks."""
+    excess = overcommitted(allocation.amount_fen, current.drawn + amount, current.sub_allocated)
     if excess <= 0:
         return []
-    message = _(
-        "{title} {amount}: {committed} already committed ({projects} projects, {subs} sub-allocations);"
-        " this {what} of {new} exceeds it by {excess}"
-    ).format(
-        title=allocation_title(session, allocation),
-        amount=format_yuan(allocation.amount_fen),
-        committed=format_yuan(current.total),
-        projects=current.projects,
-        subs=current.sub_allocations,
-        what=what,
-        new=format_yuan(amount),
-        excess=format_yuan(excess),
+    message = no_room_message(
+        allocation_title(session, allocation),
+        allocation.amount_fen,
+        current.total,
+        current.projects,
+        current.sub_allocations,
+        what,
+        amount,
     )
     return [
         enforce(

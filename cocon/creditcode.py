@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cocon.errors import Invalid
+from cocon.fields import HALF_WIDTH
 from cocon.i18n import _
 
 CREDIT_CODE_LENGTH = 18
@@ -12,14 +13,11 @@ CHECK_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 _VALUES = {char: value for value, char in enumerate(CREDIT_CODE_ALPHABET)}
 _MODULUS = len(CREDIT_CODE_ALPHABET)
-# Chinese input methods type full-width letters, digits and spaces.
-_HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
-_HALF_WIDTH[0x3000] = " "
 
 
 def normalize_credit_code(text: str) -> str:
     """Return text stripped, in half-width characters and upper case."""
-    return text.translate(_HALF_WIDTH).strip().upper()
+    return text.translate(HALF_WIDTH).strip().upper()
 
 
 def credit_code_check_char(first17: str) -> str:

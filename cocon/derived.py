@@ -12,7 +12,6 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date
 
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import aliased
@@ -30,47 +29,7 @@ from cocon.models import (
     Project,
     Status,
 )
-
-# A gap is a problem once a project is approved; a surplus always is, unless it was cancelled.
-GAP_STATUSES = (Status.APPROVED.value, Status.IN_PROGRESS.value, Status.COMPLETED.value)
-
-
-def has_gap(status: str, budget: int, funded: int) -> bool:
-    """Tell whether an approved project lacks funding for its budget."""
-    return status in GAP_STATUSES and funded < budget
-
-
-def has_surplus(status: str, budget: int, funded: int) -> bool:
-    """Tell whether a live project is funded beyond its budget."""
-    return status != Status.CANCELLED.value and funded > budget
-
-
-def dates_outside(year: int, start: date | None, end: date | None) -> list[date]:
-    """Return the project dates that fall outside its year."""
-    return [d for d in (start, end) if d is not None and d.year != year]
-
-
-def project_failures(
-    status: str,
-    budget: int,
-    year: int,
-    start: date | None,
-    end: date | None,
-    funded: int,
-    overpaid_lines: int,
-) -> int:
-    """Count the failing checks of one project."""
-    count = overpaid_lines
-    count += has_gap(status, budget, funded)
-    count += has_surplus(status, budget, funded)
-    count += bool(dates_outside(year, start, end))
-    return count
-
-
-def allocation_failures(amount: int, drawn: int, sub_allocated: int) -> int:
-    """Count the failing checks of one allocation."""
-    return int(drawn + sub_allocated > amount) + int(sub_allocated > amount)
-
+from cocon.rules import allocation_failures, is_overpaid, project_failures
 
 # Ids go to the database as one parameter (cocon.db.in_list), so a chunk can be large.
 CHUNK = 5000
@@ -163,7 +122,7 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
             levels = by_level.get(project_id, {})
             given = partners.get(project_id, 0)
             funded = sum(levels.values()) + given
-            overpaid = sum(1 for drawn, paid in lines.get(project_id, ()) if paid > drawn)
+            overpaid = sum(1 for drawn, paid in lines.get(project_id, ()) if is_overpaid(drawn, paid))
             updates.append(
                 {
                     "id": project_id,
@@ -182,18 +141,6 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
 def refresh_project(session: Session, project_id: int) -> None:
     """Recompute the derived figures of one project."""
     refresh_projects(session, [project_id])
-
-
-def project_funded(project: Project) -> int:
-    """Return a project's funding from every level and its partners."""
-    return (
-        project.drawn_l1_fen
-        + project.drawn_l2_fen
-        + project.drawn_l3_fen
-        + project.drawn_l4_fen
-        + project.drawn_l5_fen
-        + project.partners_fen
-    )
 
 
 def refresh_allocations(session: Session, ids: Iterable[int]) -> None:

@@ -1,22 +1,297 @@
-"""List every failing check in a subtree, with a message that says where the money went.
+"""List the failing checks of a subtree or of some rows, with a message that says where the money
+went.
 
-Which rows fail is decided once, in cocon.derived, and kept on the rows as failing_checks; this
-module only reads the failing rows and words each finding.
+Which rows fail is decided once, in cocon.derived by cocon.rules, and kept on the rows as
+failing_checks; this module only reads the failing rows and words each finding (cocon.rules). One query per kind of row reads them,
+a batch at a time: failing_rows lists a scope's findings, blocking rules first, then by rule,
+then by subject in code-point order; stream_failing_rows yields the same list with flat memory
+(each rule reads its rows already in that order), so a page can word only the first ones it shows.
+allocation_findings and project_findings word the findings of given rows, row by row.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from itertools import islice
+
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from cocon import rules
 from cocon.checks import BLOCK, DEFAULT, Finding, Policies, Rule
 from cocon.db import in_list
-from cocon.derived import dates_outside, has_gap, has_surplus, project_funded
-from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
-from cocon.money import format_yuan
-from cocon.scope import project_scope, within
+from cocon.scope import within
+
+# A rule's finding before its severity is known: subject, org id, org name, message, excess.
+_Row = tuple[str, int | None, str | None, str, int]
+CHUNK = 500
+
+
+# --- Reading the failing rows --------------------------------------------------------------
+
+
+def _rows(session: Session, statement: Select, batch: int = CHUNK) -> Iterator:
+    """Yield the rows of statement a batch at a time (a server-side cursor on PostgreSQL)."""
+    result = session.connection().execute(statement.execution_options(yield_per=batch))
+    try:
+        yield from result
+    finally:
+        result.close()
+
+
+def _in_code_order(session: Session, column: ColumnElement) -> ColumnElement:
+    """Order by code point, as Python sorts strings (PostgreSQL's collation may not)."""
+    return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
+
+
+def _chunks(ids: Iterable[int] | None) -> Iterator[list[int] | None]:
+    """Yield the sorted ids CHUNK at a time, or None once when no ids limit the rows."""
+    if ids is None:
+        yield None
+        return
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]
+
+
+def _failing_allocations(
+    session: Session, root: Org | None, year: int | None, ids: list[int] | None = None
+) -> Select:
+    holder = aliased(Org)
+    statement = (
+        select(
+            Allocation.code,
+            Allocation.org_id,
+            holder.name,
+            Allocation.year,
+            Allocation.amount_fen,
+            Allocation.sub_allocated_fen,
+            Allocation.drawn_fen,
+            Allocation.sub_count,
+            Allocation.draw_count,
+        )
+        .join(holder, holder.id == Allocation.org_id)
+        .where(Allocation.failing_checks > 0, within(holder, root))
+        .order_by(_in_code_order(session, Allocation.code))
+    )
+    if ids is not None:
+        statement = statement.where(in_list(session, Allocation.id, ids))
+    return statement if year is None else statement.where(Allocation.year == year)
+
+
+def _failing_projects(
+    session: Session, root: Org | None, year: int | None, ids: list[int] | None = None
+) -> Select:
+    owner = aliased(Org)
+    statement = (
+        select(
+            Project.id,
+            Project.code,
+            Project.owner_id,
+            owner.name,
+            Project.status,
+            Project.budget_fen,
+            rules.funded_sql(),
+            Project.year,
+            Project.start_date,
+            Project.end_date,
+        )
+        .join(owner, owner.id == Project.owner_id)
+        .where(Project.failing_checks > 0, within(owner, root))
+        .order_by(_in_code_order(session, Project.code))
+    )
+    if ids is not None:
+        statement = statement.where(in_list(session, Project.id, ids))
+    return statement if year is None else statement.where(Project.year == year)
+
+
+def _overpaid_lines(
+    session: Session, root: Org | None, year: int | None, ids: list[int] | None = None
+) -> Select:
+    """Select the funding lines paid beyond what they draw, by project code, then allocation."""
+    owner = aliased(Org)
+    paid, drawn = func.sum(Payment.counted_fen()), FundingLine.counted_fen()
+    statement = (
+        select(FundingLine.project_id, Project.code, Project.owner_id, owner.name)
+        .add_columns(Allocation.code, drawn, paid)
+        .select_from(FundingLine)
+        .join(Payment, Payment.funding_line_id == FundingLine.id)
+        .join(Allocation, Allocation.id == FundingLine.allocation_id)
+        .join(Project, Project.id == FundingLine.project_id)
+        .join(owner, owner.id == Project.owner_id)
+        .where(Project.failing_checks > 0, within(owner, root))
+        .group_by(
+            FundingLine.project_id,
+            Project.code,
+            Project.owner_id,
+            owner.name,
+            Allocation.code,
+            FundingLine.amount_fen,
+            FundingLine.reversed_at,
+        )
+        .having(rules.overpaid_sql(drawn, paid))
+        # Within a project, lines in the database's order of allocation codes.
+        .order_by(_in_code_order(session, Project.code), Allocation.code)
+    )
+    if ids is not None:
+        statement = statement.where(in_list(session, FundingLine.project_id, ids))
+    return statement if year is None else statement.where(Project.year == year)
+
+
+# --- Wording each rule -----------------------------------------------------------------------
+
+
+class _Wording:
+    """The templates of one listing, looked up once in the current language, filled per row."""
+
+    def __init__(self) -> None:
+        self.title, self.over_parent = rules.title_template(), rules.over_parent_template()
+        self.overcommitted = rules.overcommitted_template()
+        self.overpaid, self.gap = rules.overpaid_template(), rules.gap_template()
+        self.surplus, self.outside = rules.surplus_template(), rules.outside_template()
+
+    def over_parent_row(self, row) -> _Row | None:
+        code, org_id, org_name, year, amount, subs, _drawn, sub_count, _draws = row
+        excess = rules.over_parent(amount, subs)
+        if excess <= 0:
+            return None
+        title = self.title.format(org=org_name, year=year, code=code)
+        message = rules.over_parent_message(self.over_parent, title, amount, subs, sub_count)
+        return code, org_id, org_name, message, excess
+
+    def overcommitted_row(self, row) -> _Row | None:
+        code, org_id, org_name, year, amount, subs, drawn, sub_count, draw_count = row
+        excess = rules.overcommitted(amount, drawn, subs)
+        if excess <= 0:
+            return None
+        title = self.title.format(org=org_name, year=year, code=code)
+        message = rules.overcommitted_message(
+            self.overcommitted, title, amount, drawn, subs, draw_count, sub_count
+        )
+        return code, org_id, org_name, message, excess
+
+    def overpaid_row(self, row) -> _Row:
+        _id, code, owner_id, owner_name, allocation_code, drawn, paid = row
+        drawn, paid = int(drawn), int(paid)
+        message = rules.overpaid_message(self.overpaid, code, allocation_code, drawn, paid)
+        return code, owner_id, owner_name, message, rules.overpaid(drawn, paid)
+
+    def funding_rows(self, row) -> Iterator[_Row]:
+        _id, code, owner_id, owner_name, status, budget, funded, *_dates = row
+        if rules.has_gap(status, budget, funded):
+            message = rules.gap_message(self.gap, code, funded, budget)
+            yield code, owner_id, owner_name, message, budget - funded
+        if rules.has_surplus(status, budget, funded):
+            message = rules.surplus_message(self.surplus, code, funded, budget)
+            yield code, owner_id, owner_name, message, funded - budget
+
+    def outside_row(self, row) -> _Row | None:
+        _id, code, owner_id, owner_name, _status, _budget, _funded, year, start, end = row
+        outside = rules.dates_outside(year, start, end)
+        if not outside:
+            return None
+        return code, owner_id, owner_name, rules.outside_message(self.outside, code, year, outside), 0
+
+
+def _finding(policies: Policies, rule: Rule, row: _Row) -> Finding:
+    subject, org_id, _org_name, message, excess = row
+    return Finding(rule, policies.of(rule), subject, org_id, message, excess)
+
+
+# --- A scope's findings, in failing_rows' order ---------------------------------------------
+
+
+def stream_failing_rows(
+    session: Session,
+    root: Org | None = None,
+    year: int | None = None,
+    policies: Policies = DEFAULT,
+    batch: int = 2000,
+) -> Iterator[tuple[Finding, str | None]]:
+    """Yield failing_rows' findings in its order, each with its org's name, streaming the rows.
+
+    Memory stays flat however many rows fail: each rule reads its rows already in the order
+    failing_rows lists them (subject in code-point order), a batch at a time.
+    """
+    session.flush()
+    words = _Wording()
+
+    def by_row(statement: Select, word) -> Iterator[_Row]:
+        for row in _rows(session, statement, batch):
+            worded = word(row)
+            if worded is not None:
+                yield worded
+
+    def funding() -> Iterator[_Row]:
+        for row in _rows(session, _failing_projects(session, root, year), batch):
+            yield from words.funding_rows(row)
+
+    streams = {
+        Rule.ALLOCATION_OVERCOMMITTED: lambda: by_row(
+            _failing_allocations(session, root, year), words.overcommitted_row
+        ),
+        Rule.SUBALLOCATIONS_OVER_PARENT: lambda: by_row(
+            _failing_allocations(session, root, year), words.over_parent_row
+        ),
+        Rule.PAYMENT_OVER_DRAWN: lambda: by_row(
+            _overpaid_lines(session, root, year), words.overpaid_row
+        ),
+        Rule.FUNDING_VS_BUDGET: funding,
+        Rule.DATES_OUTSIDE_YEAR: lambda: by_row(
+            _failing_projects(session, root, year), words.outside_row
+        ),
+    }
+    for rule in sorted(streams, key=lambda r: (policies.of(r) != BLOCK, r.value)):
+        for row in streams[rule]():
+            yield _finding(policies, rule, row), row[2]
+
+
+def failing_rows(
+    session: Session, root: Org | None = None, year: int | None = None, policies: Policies = DEFAULT
+) -> list[Finding]:
+    """Return every failing check in root's subtree (all orgs without one), blocking ones first."""
+    return [finding for finding, _org_name in stream_failing_rows(session, root, year, policies)]
+
+
+def first_failing_rows(
+    session: Session,
+    root: Org | None,
+    year: int | None,
+    policies: Policies,
+    limit: int,
+) -> tuple[list[Finding], int]:
+    """Return the first limit findings of failing_rows and how many there are in all."""
+    with closing(stream_failing_rows(session, root, year, policies, batch=limit)) as stream:
+        first = [finding for finding, _org_name in islice(stream, limit)]
+    if len(first) < limit:
+        return first, len(first)
+    return first, count_failing(session, root, year)
+
+
+def count_failing(session: Session, root: Org | None = None, year: int | None = None) -> int:
+    """Count the findings failing_rows would word: each row keeps the number of its failing checks."""
+    owner, holder = aliased(Org), aliased(Org)
+    projects = (
+        select(func.coalesce(func.sum(Project.failing_checks), 0))
+        .join(owner, owner.id == Project.owner_id)
+        .where(Project.failing_checks > 0, within(owner, root))
+    )
+    allocations = (
+        select(func.coalesce(func.sum(Allocation.failing_checks), 0))
+        .join(holder, holder.id == Allocation.org_id)
+        .where(Allocation.failing_checks > 0, within(holder, root))
+    )
+    if year is not None:
+        projects = projects.where(Project.year == year)
+        allocations = allocations.where(Allocation.year == year)
+    execute = session.execute
+    return int(execute(projects).scalar_one()) + int(execute(allocations).scalar_one())
+
+
+# --- The findings of given rows, row by row -------------------------------------------------
 
 
 def allocation_findings(
@@ -24,112 +299,20 @@ def allocation_findings(
     root: Org | None,
     year: int | None,
     policies: Policies,
-    allocation_ids: list[int] | None = None,
+    allocation_ids: Iterable[int] | None = None,
 ) -> list[Finding]:
     """Find allocations committed beyond their amount, and sub-allocations beyond their parent."""
-    holder = aliased(Org)
-    statement = (
-        select(Allocation, holder.name)
-        .join(holder, holder.id == Allocation.org_id)
-        .where(Allocation.failing_checks > 0, within(holder, root))
-        .order_by(Allocation.code)
-    )
-    if year is not None:
-        statement = statement.where(Allocation.year == year)
-    if allocation_ids is not None:
-        statement = statement.where(Allocation.id.in_(allocation_ids))
+    session.flush()
+    words = _Wording()
     findings = []
-    titled, over_parent, overcommitted = (
-        title_template(),
-        over_parent_template(),
-        overcommitted_template(),
-    )
-    for allocation, org_name in session.execute(statement):
-        title = titled.format(org=org_name, year=allocation.year, code=allocation.code)
-        amount, subs = allocation.amount_fen, allocation.sub_allocated_fen
-        committed = allocation.drawn_fen + subs
-        if subs > amount:
-            message = over_parent.format(
-                title=title,
-                amount=format_yuan(amount),
-                subs=format_yuan(subs),
-                count=allocation.sub_count,
-                excess=format_yuan(subs - amount),
-            )
-            findings.append(
-                _finding(
-                    policies,
-                    Rule.SUBALLOCATIONS_OVER_PARENT,
-                    allocation.code,
-                    allocation.org_id,
-                    message,
-                    subs - amount,
-                )
-            )
-        if committed > amount:
-            message = overcommitted.format(
-                title=title,
-                amount=format_yuan(amount),
-                committed=format_yuan(committed),
-                projects=allocation.draw_count,
-                subs=allocation.sub_count,
-                excess=format_yuan(committed - amount),
-            )
-            findings.append(
-                _finding(
-                    policies,
-                    Rule.ALLOCATION_OVERCOMMITTED,
-                    allocation.code,
-                    allocation.org_id,
-                    message,
-                    committed - amount,
-                )
-            )
+    for part in _chunks(allocation_ids):
+        for row in _rows(session, _failing_allocations(session, root, year, part)):
+            over_parent, overcommitted = words.over_parent_row(row), words.overcommitted_row(row)
+            if over_parent is not None:
+                findings.append(_finding(policies, Rule.SUBALLOCATIONS_OVER_PARENT, over_parent))
+            if overcommitted is not None:
+                findings.append(_finding(policies, Rule.ALLOCATION_OVERCOMMITTED, overcommitted))
     return findings
-
-
-# Each template is looked up once per listing, then formatted per row (by the export too).
-def title_template() -> str:
-    """Return the wording of an allocation's title."""
-    return _("{org} {year} allocation {code}")
-
-
-def over_parent_template() -> str:
-    """Return the wording of sub-allocations beyond their parent."""
-    return _("{title} {amount}: sub-allocations of {subs} ({count}) exceed it by {excess}")
-
-
-def overcommitted_template() -> str:
-    """Return the wording of an over-committed allocation."""
-    return _(
-        "{title} {amount}: {committed} committed ({projects} projects, {subs} sub-allocations), over by {excess}"
-    )
-
-
-def overpaid_template() -> str:
-    """Return the wording of a funding line paid beyond what it draws."""
-    return _("{project} from {allocation}: {paid} paid against {drawn} drawn, over by {excess}")
-
-
-def gap_template() -> str:
-    """Return the wording of a funding gap."""
-    return _("{code}: funding {funded} leaves a gap of {gap} against the budget {budget}")
-
-
-def surplus_template() -> str:
-    """Return the wording of funding beyond the budget."""
-    return _("{code}: funding {funded} exceeds the budget {budget} by {surplus}")
-
-
-def outside_template() -> str:
-    """Return the wording of dates outside the project year."""
-    return _("{code}: the dates {dates} fall outside the project year {year}")
-
-
-def _finding(
-    policies: Policies, rule: Rule, subject: str, org_id: int, message: str, excess: int = 0
-) -> Finding:
-    return Finding(rule, policies.of(rule), subject, org_id, message, excess)
 
 
 def project_findings(
@@ -137,49 +320,37 @@ def project_findings(
     root: Org | None,
     year: int | None,
     policies: Policies,
-    project_ids: list[int] | None = None,
+    project_ids: Iterable[int] | None = None,
 ) -> list[Finding]:
-    """Find projects whose funding misses their budget, whose dates leave their year, or overpaid lines."""
-    statement = project_scope(
-        select(Project).where(Project.failing_checks > 0), root, year
-    ).order_by(Project.code)
-    if project_ids is not None:
-        statement = statement.where(Project.id.in_(project_ids))
-    failing = list(session.execute(statement).scalars())
-    return _project_messages(failing, _overpaid_lines([p.id for p in failing], session), policies)
-
-
-# The project columns a finding is worded from.
-_WORDED = (
-    "id", "code", "owner_id", "status", "budget_fen", "year", "start_date", "end_date",
-    *(f"drawn_l{level}_fen" for level in range(1, 6)), "partners_fen",
-)  # fmt: skip
-
-
-def touched_project_findings(
-    session: Session, policies: Policies, project_ids: list[int], chunk: int = 500
-) -> list[Finding]:
-    """Return project_findings(session, None, None, policies, ids) for each chunk of the sorted
-    ids in turn, from plain rows rather than ORM objects (what an import touched)."""
+    """Find projects whose funding misses their budget, whose dates leave their year, or overpaid
+    lines; given ids are read CHUNK at a time in ascending order, each chunk by code."""
     session.flush()
-    table = Project.__table__
-    statement = select(*(table.c[name] for name in _WORDED)).where(table.c.failing_checks > 0)
-    ids = sorted(project_ids)
-    findings: list[Finding] = []
-    for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
-        failing = (
-            session.connection()
-            .execute(statement.where(in_list(session, table.c.id, part)).order_by(table.c.code))
-            .all()
-        )
-        overpaid = _overpaid_lines([row.id for row in failing], session)
-        findings += _project_messages(failing, overpaid, policies)
+    words = _Wording()
+    findings = []
+    for part in _chunks(project_ids):
+        failing = list(_rows(session, _failing_projects(session, root, year, part)))
+        overpaid: dict[int, list] = {}
+        if failing:
+            lines = _overpaid_lines(session, root, year, [row[0] for row in failing])
+            for line in _rows(session, lines):
+                overpaid.setdefault(line[0], []).append(line)
+        for row in failing:
+            findings += [
+                _finding(policies, Rule.PAYMENT_OVER_DRAWN, words.overpaid_row(line))
+                for line in overpaid.get(row[0], [])
+            ]
+            findings += [
+                _finding(policies, Rule.FUNDING_VS_BUDGET, worded)
+                for worded in words.funding_rows(row)
+            ]
+            outside = words.outside_row(row)
+            if outside is not None:
+                findings.append(_finding(policies, Rule.DATES_OUTSIDE_YEAR, outside))
     return findings
 
 
 def count_project_findings(session: Session, project_ids: list[int]) -> int:
-    """Count the findings touched_project_findings would word for these projects.
+    """Count the findings project_findings would word for these projects.
 
     Each failing check of a project (an overpaid line, a gap, a surplus, dates outside its
     year) is one finding, as its failing_checks counts them.
@@ -191,119 +362,3 @@ def count_project_findings(session: Session, project_ids: list[int]) -> int:
         )
     )
     return int(total.scalar_one())
-
-
-def _project_messages(
-    failing: list, overpaid: dict[int, list[tuple[str, int, int]]], policies: Policies
-) -> list[Finding]:
-    """Word the findings of failing projects (ORM objects or rows with the same names)."""
-    findings = []
-    overpaid_t, gap_t, surplus_t, outside_t = (
-        overpaid_template(),
-        gap_template(),
-        surplus_template(),
-        outside_template(),
-    )
-    for project in failing:
-        funded = project_funded(project)
-        budget = project.budget_fen
-        for allocation_code, drawn, paid in overpaid.get(project.id, []):
-            message = overpaid_t.format(
-                project=project.code,
-                allocation=allocation_code,
-                paid=format_yuan(paid),
-                drawn=format_yuan(drawn),
-                excess=format_yuan(paid - drawn),
-            )
-            findings.append(
-                _finding(
-                    policies,
-                    Rule.PAYMENT_OVER_DRAWN,
-                    project.code,
-                    project.owner_id,
-                    message,
-                    paid - drawn,
-                )
-            )
-        if has_gap(project.status, budget, funded):
-            message = gap_t.format(
-                code=project.code,
-                funded=format_yuan(funded),
-                gap=format_yuan(budget - funded),
-                budget=format_yuan(budget),
-            )
-            findings.append(
-                _finding(
-                    policies,
-                    Rule.FUNDING_VS_BUDGET,
-                    project.code,
-                    project.owner_id,
-                    message,
-                    budget - funded,
-                )
-            )
-        if has_surplus(project.status, budget, funded):
-            message = surplus_t.format(
-                code=project.code,
-                funded=format_yuan(funded),
-                budget=format_yuan(budget),
-                surplus=format_yuan(funded - budget),
-            )
-            findings.append(
-                _finding(
-                    policies,
-                    Rule.FUNDING_VS_BUDGET,
-                    project.code,
-                    project.owner_id,
-                    message,
-                    funded - budget,
-                )
-            )
-        outside = dates_outside(project.year, project.start_date, project.end_date)
-        if outside:
-            message = outside_t.format(
-                code=project.code,
-                dates=", ".join(d.isoformat() for d in outside),
-                year=project.year,
-            )
-            findings.append(
-                _finding(policies, Rule.DATES_OUTSIDE_YEAR, project.code, project.owner_id, message)
-            )
-    return findings
-
-
-def _overpaid_lines(
-    project_ids: list[int], session: Session
-) -> dict[int, list[tuple[str, int, int]]]:
-    result: dict[int, list[tuple[str, int, int]]] = {}
-    for start in range(0, len(project_ids), 500):
-        chunk = project_ids[start : start + 500]
-        paid, drawn = func.sum(Payment.counted_fen()), FundingLine.counted_fen()
-        statement = (
-            select(FundingLine.project_id, Allocation.code, drawn, paid)
-            .select_from(FundingLine)
-            .join(Payment, Payment.funding_line_id == FundingLine.id)
-            .join(Allocation, Allocation.id == FundingLine.allocation_id)
-            .where(FundingLine.project_id.in_(chunk))
-            .group_by(
-                FundingLine.project_id,
-                Allocation.code,
-                FundingLine.amount_fen,
-                FundingLine.reversed_at,
-            )
-            .having(paid > drawn)
-            .order_by(Allocation.code)
-        )
-        for project_id, code, drawn, total in session.execute(statement):
-            result.setdefault(project_id, []).append((code, int(drawn), int(total)))
-    return result
-
-
-def failing_rows(
-    session: Session, root: Org | None = None, year: int | None = None, policies: Policies = DEFAULT
-) -> list[Finding]:
-    """Return every failing check in root's subtree (all orgs without one), blocking ones first."""
-    findings = allocation_findings(session, root, year, policies) + project_findings(
-        session, root, year, policies
-    )
-    return sorted(findings, key=lambda f: (f.severity != BLOCK, f.rule.value, f.subject))

@@ -5,17 +5,24 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from cocon import rules
 from cocon.checks import Finding, Policies, Rule, enforce
-from cocon.commitments import Saved, check_room, commitments, lock_row, positive_amount
+from cocon.commitments import (
+    Commitments,
+    Saved,
+    check_room,
+    commitments,
+    lock_row,
+    positive_amount,
+)
 from cocon.derived import refresh_allocation, refresh_project
 from cocon.errors import Invalid, NotFound
-from cocon.fields import clean_text, refuse_example_code
+from cocon.fields import clean_text, parse_date, refuse_example_code
 from cocon.findings import project_findings
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
-from cocon.money import format_yuan
-from cocon.orgs import is_within
-from cocon.projects import parse_date
+from cocon.orgs import breadcrumb, is_within
+from cocon.scope import within
 from cocon.signatures import sign_recorded
 
 
@@ -25,21 +32,9 @@ def draw(
     """Set how much a project draws from an allocation of its owner or an ancestor."""
     fen = positive_amount(amount)
     owner = session.get(Org, project.owner_id)
-    allocation_org = session.get(Org, allocation.org_id)
-    if not is_within(owner, allocation_org):
-        raise Invalid(
-            _(
-                "{project} may draw only on allocations of {owner} or the orgs above it, not of {org}"
-            ).format(project=project.code, owner=owner.name, org=allocation_org.name),
-            field="allocation",
-        )
-    if allocation.year != project.year:
-        raise Invalid(
-            _("The allocation is for {year}, the project for {project_year}").format(
-                year=allocation.year, project_year=project.year
-            ),
-            field="allocation",
-        )
+    refusal = draw_refusal(session, project, allocation)
+    if refusal is not None:
+        raise refusal
     allocation = lock_row(session, Allocation, allocation.id)
     line = (
         session.exec(
@@ -54,14 +49,11 @@ def draw(
     warnings = check_room(session, policies, allocation, fen, _("draw"), current)
     if line is not None:
         paid = paid_on_line(session, line)
-        if paid > fen:
-            message = _("{paid} is already paid on this funding line, more than {amount}").format(
-                paid=format_yuan(paid), amount=format_yuan(fen)
-            )
+        excess = rules.overpaid(fen, paid)
+        if excess > 0:
+            message = rules.draw_below_paid_message(paid, fen)
             warnings.append(
-                enforce(
-                    policies, Rule.PAYMENT_OVER_DRAWN, project.code, owner.id, message, paid - fen
-                )
+                enforce(policies, Rule.PAYMENT_OVER_DRAWN, project.code, owner.id, message, excess)
             )
     line = line or FundingLine(project_id=project.id, allocation_id=allocation.id, amount_fen=fen)
     line.amount_fen = fen
@@ -77,6 +69,53 @@ def draw(
     refresh_project(session, project.id)
     warnings += project_warnings(session, policies, project)
     return Saved(line, warnings)
+
+
+def draw_refusal(session: Session, project: Project, allocation: Allocation) -> Invalid | None:
+    """Say why a project may not draw on an allocation, or return None if it may.
+
+    It may draw only on allocations of its owner or an org above it, for its own year: the
+    same rule as the SQL condition of drawable_allocations.
+    """
+    owner = session.get(Org, project.owner_id)
+    allocation_org = session.get(Org, allocation.org_id)
+    if not is_within(owner, allocation_org):
+        return Invalid(
+            _(
+                "{project} may draw only on allocations of {owner} or the orgs above it, not of {org}"
+            ).format(project=project.code, owner=owner.name, org=allocation_org.name),
+            field="allocation",
+        )
+    if allocation.year != project.year:
+        return Invalid(
+            _("The allocation is for {year}, the project for {project_year}").format(
+                year=allocation.year, project_year=project.year
+            ),
+            field="allocation",
+        )
+    return None
+
+
+def drawable_allocations(
+    session: Session, project: Project, scope: Org | None = None
+) -> list[tuple[Allocation, Org, Commitments]]:
+    """Return the allocations a project may draw on that scope may use, highest level first.
+
+    They belong to the project's owner or an org above it, for the project's year (draw_refusal
+    in SQL); of those, only the ones held inside scope: a street's user does not spend the
+    district's money.
+    """
+    owner = session.get(Org, project.owner_id)
+    chain = [org.id for org in breadcrumb(session, owner) if is_within(org, scope)]
+    if not chain:
+        return []
+    statement = (
+        select(Allocation, Org)
+        .join(Org, Org.id == Allocation.org_id)
+        .where(Allocation.org_id.in_(chain), Allocation.year == project.year, within(Org, scope))
+        .order_by(Org.level, Allocation.code)
+    )
+    return [(a, org, commitments(session, a)) for a, org in session.execute(statement)]
 
 
 def project_warnings(session: Session, policies: Policies, project: Project) -> list[Finding]:
@@ -149,28 +188,16 @@ def record_payment(
     line = lock_row(session, FundingLine, line.id)
     paid = paid_on_line(session, line, excluding=existing.id if existing else None)
     warnings: list[Finding] = []
-    if paid + fen > line.amount_fen:
+    excess = rules.overpaid(line.amount_fen, paid + fen)
+    if excess > 0:
         project = session.get(Project, line.project_id)
         allocation = session.get(Allocation, line.allocation_id)
-        message = _(
-            "{project} from {allocation}: {drawn} drawn, {paid} already paid; this payment of {amount}"
-            " exceeds it by {excess}"
-        ).format(
-            project=project.code,
-            allocation=allocation.code,
-            drawn=format_yuan(line.amount_fen),
-            paid=format_yuan(paid),
-            amount=format_yuan(fen),
-            excess=format_yuan(paid + fen - line.amount_fen),
+        message = rules.payment_over_drawn_message(
+            project.code, allocation.code, line.amount_fen, paid, fen
         )
         warnings.append(
             enforce(
-                policies,
-                Rule.PAYMENT_OVER_DRAWN,
-                project.code,
-                project.owner_id,
-                message,
-                paid + fen - line.amount_fen,
+                policies, Rule.PAYMENT_OVER_DRAWN, project.code, project.owner_id, message, excess
             )
         )
     payment = existing or Payment(

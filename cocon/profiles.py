@@ -40,23 +40,6 @@ def parse_unit_type(raw: str | None) -> str | None:
         ) from None
 
 
-def parse_count(raw: object, field: str) -> int | None:
-    """Accept a whole non-negative number of people or households (empty means unknown)."""
-    if raw is None or str(raw).strip() == "":
-        return None
-    text = str(raw).strip().replace(",", "")
-    try:
-        value = Decimal(text)
-    except ArithmeticError:
-        value = None
-    if value is None or not value.is_finite() or value != value.to_integral_value() or value < 0:
-        raise Invalid(
-            _("'{value}' is not a whole number of 0 or more, e.g. 3200").format(value=raw),
-            field=field,
-        )
-    return int(value)
-
-
 @dataclass(frozen=True)
 class Qualification:
     """Whether a community is an integrated large community unit, and why."""

@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from sqlmodel import Session
 
 from cocon.errors import Invalid, NotFound
+from cocon.fields import FieldErrors
 from cocon.i18n import _
 from cocon.models import Org, Project
 from cocon.money import format_yuan
 from cocon.orgs import org_in_scope
-from cocon.projects import FieldErrors, ProjectInput, clean_project, save_project
+from cocon.projects import ProjectInput, clean_project, save_project
 
 FORM_FIELDS = (
     "code",

@@ -16,12 +16,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from cocon.errors import Invalid, NotFound
+from cocon.fields import parse_year
 from cocon.filters import ProjectFilters, project_conditions
 from cocon.i18n import _
 from cocon.labels import parse_choice
 from cocon.models import Category, Level, Org, Project, Status
 from cocon.orgs import level_name, org_in_scope
-from cocon.projects import parse_year
+from cocon.rules import funded_sql
 from cocon.scope import within
 
 FILTER_PARAMS = ("year", "status", "category", "level", "under", "partner", "q")
@@ -73,18 +74,6 @@ def parse_project_filters(
     return filters, page, errors
 
 
-def funded_column(project=Project):
-    """Return the SQL sum of a project's funding from every level and its partners."""
-    return (
-        project.drawn_l1_fen
-        + project.drawn_l2_fen
-        + project.drawn_l3_fen
-        + project.drawn_l4_fen
-        + project.drawn_l5_fen
-        + project.partners_fen
-    )
-
-
 @dataclass(frozen=True)
 class ProjectTotals:
     """Count and money of a whole filtered set of projects."""
@@ -106,7 +95,7 @@ def project_totals(session: Session, scope: Org, filters: ProjectFilters) -> Pro
         select(
             func.count(Project.id),
             func.coalesce(func.sum(Project.budget_fen), 0),
-            func.coalesce(func.sum(funded_column()), 0),
+            func.coalesce(func.sum(funded_sql()), 0),
             func.coalesce(func.sum(Project.paid_fen), 0),
         )
         .join(owner, owner.id == Project.owner_id)
@@ -125,12 +114,12 @@ def project_rows(
         "code": Project.code,
         "name": Project.name,
         "budget": Project.budget_fen,
-        "funded": funded_column(),
+        "funded": funded_sql(),
         "year": Project.year,
     }[filters.sort if filters.sort in SORT_KEYS else "code"]
     order = key.desc() if filters.descending else key.asc()
     statement = (
-        select(Project, owner, site, funded_column())
+        select(Project, owner, site, funded_sql())
         .join(owner, owner.id == Project.owner_id)
         .join(site, site.id == Project.site_id)
         .where(*_project_conditions(owner, scope, filters))

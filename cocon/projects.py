@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
@@ -13,7 +12,16 @@ from cocon.actors import actor_of
 from cocon.checks import DEFAULT, Policies
 from cocon.derived import refresh_project
 from cocon.errors import Invalid, NotFound, Refused
-from cocon.fields import clean_code, clean_text
+from cocon.fields import (
+    FieldErrors,
+    clean_code,
+    clean_text,
+    collect,
+    parse_amount,
+    parse_count,
+    parse_date,
+    parse_year,
+)
 from cocon.i18n import _
 from cocon.labels import label, parse_choice
 from cocon.models import (
@@ -26,9 +34,7 @@ from cocon.models import (
     Project,
     Status,
 )
-from cocon.money import parse_amount
 from cocon.orgs import is_within
-from cocon.profiles import parse_count
 from cocon.review import check_change, log_change
 from cocon.scope import within
 
@@ -46,41 +52,6 @@ STATUS_PATHS: dict[Status, tuple[Status, ...]] = {
     **{status: _FORWARD[: i + 1] for i, status in enumerate(_FORWARD)},
     Status.CANCELLED: (Status.DRAFT, Status.SUBMITTED, Status.CANCELLED),
 }
-_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日")
-
-
-def parse_date(raw: object, field: str) -> date | None:
-    """Accept a date as a date, or as text like 2023-03-01, 2023/3/1 or 2023年3月1日."""
-    if raw is None or raw == "":
-        return None
-    if isinstance(raw, datetime):
-        return raw.date()
-    if isinstance(raw, date):
-        return raw
-    text = str(raw).strip()
-    if not text:
-        return None
-    for pattern in _DATE_FORMATS:
-        try:
-            return datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    raise Invalid(
-        _("'{value}' is not a date; write e.g. 2023-03-01, 2023/3/1 or 2023年3月1日").format(
-            value=text
-        ),
-        field=field,
-    )
-
-
-def parse_year(raw: object, field: str = "year") -> int:
-    """Accept a year between 2000 and 2100."""
-    text = str(raw if raw is not None else "").strip().removesuffix("年")
-    if not text.isdigit() or not 2000 <= int(text) <= 2100:
-        raise Invalid(
-            _("'{value}' is not a year between 2000 and 2100").format(value=raw), field=field
-        )
-    return int(text)
 
 
 @dataclass
@@ -128,14 +99,6 @@ def get_project(session: Session, code: str, scope: Org | None = None) -> Projec
     return project
 
 
-def _collect(errors: list[Invalid], parse, *args, **kwargs):
-    try:
-        return parse(*args, **kwargs)
-    except Invalid as error:
-        errors.append(error)
-        return None
-
-
 def _budget(value: object) -> int:
     try:
         return parse_amount(value if value not in (None, "") else "0")
@@ -150,21 +113,21 @@ def clean_project(data: ProjectInput, *, code_holder: int | None, project_id: in
     """
     errors: list[Invalid] = []
     values = {
-        "name": _collect(errors, clean_text, data.name, "name", required=True),
-        "category": _collect(errors, parse_choice, Category, data.category, "category"),
-        "year": _collect(errors, parse_year, data.year),
-        "start_date": _collect(errors, parse_date, data.start_date, "start_date"),
-        "end_date": _collect(errors, parse_date, data.end_date, "end_date"),
-        "budget_fen": _collect(errors, _budget, data.budget),
-        "area_m2": _collect(errors, parse_count, data.area_m2, "area_m2"),
-        "households_served": _collect(
+        "name": collect(errors, clean_text, data.name, "name", required=True),
+        "category": collect(errors, parse_choice, Category, data.category, "category"),
+        "year": collect(errors, parse_year, data.year),
+        "start_date": collect(errors, parse_date, data.start_date, "start_date"),
+        "end_date": collect(errors, parse_date, data.end_date, "end_date"),
+        "budget_fen": collect(errors, _budget, data.budget),
+        "area_m2": collect(errors, parse_count, data.area_m2, "area_m2"),
+        "households_served": collect(
             errors, parse_count, data.households_served, "households_served"
         ),
-        "description": _collect(
+        "description": collect(
             errors, clean_text, data.description, "description", limit=4000, multiline=True
         ),
     }
-    code = _collect(errors, clean_code, data.code) if data.code not in (None, "") else None
+    code = collect(errors, clean_code, data.code) if data.code not in (None, "") else None
     if data.owner is None:
         errors.append(Invalid(_("Choose the org that leads the project"), field="owner"))
     if data.site is None:
@@ -213,21 +176,6 @@ def save_project(session: Session, data: ProjectInput, project: Project | None =
         log_change(session, project, None, Status(project.status))
     refresh_project(session, project.id)
     return project
-
-
-class FieldErrors(Invalid):
-    """Several fields of one form are wrong; each error names its field."""
-
-    def __init__(self, errors: list[Invalid]) -> None:
-        super().__init__("; ".join(e.message for e in errors), field=errors[0].field)
-        self.errors = errors
-
-    def by_field(self) -> dict[str, str]:
-        """Return the first message for each field."""
-        result: dict[str, str] = {}
-        for error in self.errors:
-            result.setdefault(error.field or "", error.message)
-        return result
 
 
 def check_transition(current: object, target: object) -> None:

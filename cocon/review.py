@@ -15,13 +15,13 @@ from sqlmodel import Session
 
 from cocon.actors import Actor, actor_of
 from cocon.checks import Blocked, Finding, Policies, Rule
-from cocon.derived import has_gap, project_funded, refresh_project
+from cocon.derived import refresh_project
 from cocon.errors import CoconError, Invalid, Refused
 from cocon.fields import clean_text
 from cocon.i18n import _
 from cocon.models import FundingLine, Org, Project, Status, StatusChange
-from cocon.money import format_yuan
 from cocon.rights import OWN_ORG_REVIEW_LEVEL, Right, may_review, may_submit
+from cocon.rules import funded, gap_message, gap_template, has_gap
 from cocon.scope import within
 
 BEIJING = timezone(timedelta(hours=8))
@@ -97,18 +97,13 @@ def approval_findings(
     A gap counts only from approval on, so a submitted project's gap is worded here; the
     allocations it draws on are checked where scope holds them (no others are named).
     """
-    from cocon.findings import allocation_findings, gap_template, project_findings
+    from cocon.findings import allocation_findings, project_findings
 
     findings = project_findings(session, None, None, policies, project_ids=[project.id])
-    funded = project_funded(project)
-    now_gap = has_gap(project.status, project.budget_fen, funded)
-    if not now_gap and has_gap(Status.APPROVED.value, project.budget_fen, funded):
-        message = gap_template().format(
-            code=project.code,
-            funded=format_yuan(funded),
-            gap=format_yuan(project.budget_fen - funded),
-            budget=format_yuan(project.budget_fen),
-        )
+    money = funded(project)
+    now_gap = has_gap(project.status, project.budget_fen, money)
+    if not now_gap and has_gap(Status.APPROVED.value, project.budget_fen, money):
+        message = gap_message(gap_template(), project.code, money, project.budget_fen)
         rule = Rule.FUNDING_VS_BUDGET
         findings.append(
             Finding(
@@ -117,7 +112,7 @@ def approval_findings(
                 project.code,
                 project.owner_id,
                 message,
-                project.budget_fen - funded,
+                project.budget_fen - money,
             )
         )
     held = [

@@ -18,7 +18,6 @@ import numpy as np
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cocon.derived import GAP_STATUSES
 from cocon.models import Level, Org, Status
 from cocon.money import format_decimal
 from cocon.rollup_read import (
@@ -31,6 +30,7 @@ from cocon.rollup_read import (
     forget_tree_shapes,
     whole_tree,
 )
+from cocon.rules import GAP_STATUSES
 from cocon.scope import within
 
 STATUSES = tuple(status.value for status in Status)

@@ -17,8 +17,8 @@ from cocon.derived import refresh_project
 from cocon.errors import Invalid, NotFound, Refused
 from cocon.i18n import _
 from cocon.models import FundingLine, Payment, Project
-from cocon.money import format_yuan
 from cocon.rights import may_confirm_payment
+from cocon.rules import confirmation_over_drawn_message, overpaid
 
 
 def sign_recorded(session: Session, payment: Payment, threshold_fen: int | None) -> None:
@@ -66,18 +66,10 @@ def confirm_payment(session: Session, policies: Policies, payment: Payment) -> P
         raise refusal
     line = lock_row(session, FundingLine, payment.funding_line_id)
     paid = paid_on_line(session, line)
-    if paid + payment.amount_fen > line.amount_fen:
+    excess = overpaid(line.amount_fen, paid + payment.amount_fen)
+    if excess > 0:
         project = session.get(Project, line.project_id)
-        excess = paid + payment.amount_fen - line.amount_fen
-        message = _(
-            "{drawn} drawn, {paid} already paid: confirming this payment of {amount} would exceed"
-            " it by {excess}"
-        ).format(
-            drawn=format_yuan(line.amount_fen),
-            paid=format_yuan(paid),
-            amount=format_yuan(payment.amount_fen),
-            excess=format_yuan(excess),
-        )
+        message = confirmation_over_drawn_message(line.amount_fen, paid, payment.amount_fen)
         enforce(policies, Rule.PAYMENT_OVER_DRAWN, project.code, project.owner_id, message, excess)
     actor = actor_of(session)
     payment.awaiting_confirmation = False

@@ -22,10 +22,9 @@ from sqlmodel import Session
 
 from cocon.audit import record
 from cocon.errors import Invalid, NotFound
-from cocon.fields import clean_text
+from cocon.fields import clean_text, parse_date
 from cocon.i18n import _
 from cocon.labels import N_
-from cocon.projects import parse_date
 from cocon.times import CHINA
 from cocon.user_models import ApiToken, User
 from cocon.users import Account, load_account, now_utc

@@ -6,13 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cocon.errors import Invalid
-from cocon.money import (
-    format_decimal,
-    format_wan,
-    format_yuan,
-    parse_amount,
-    to_decimal_yuan,
-)
+from cocon.fields import parse_amount
+from cocon.money import format_decimal, format_wan, format_yuan, to_decimal_yuan
 
 # Far beyond any budget, and well inside the 100-character limit of typed amounts.
 fen_values = st.integers(min_value=-(10**40), max_value=10**40)

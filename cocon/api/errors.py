@@ -26,8 +26,8 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.orm.exc import StaleDataError
 
 from cocon.errors import CoconError, ImportFailed
+from cocon.fields import FieldErrors
 from cocon.i18n import DEFAULT_LANGUAGE, _, use_language
-from cocon.projects import FieldErrors
 from cocon.versions import StaleVersion
 from cocon.web.errors import GENERIC, TITLES, denied, status_of
 from cocon.web.i18n import from_accept_language

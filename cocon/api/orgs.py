@@ -13,8 +13,8 @@ from sqlmodel import Session
 
 from cocon.api.errors import problems
 from cocon.api.schemas import OrgOut, RollupOut, org_out, parent_code
+from cocon.fields import parse_year
 from cocon.orgs import breadcrumb, children, org_in_scope, search_orgs
-from cocon.projects import parse_year
 from cocon.rights import Right
 from cocon.rollup import node_to_dict, rollup_tree
 from cocon.web.auth import needs

@@ -28,9 +28,10 @@ from cocon.api.schemas import (
 )
 from cocon.checks import Policies
 from cocon.errors import Invalid
+from cocon.fields import FieldErrors
 from cocon.project_input import form_values, project_values, save_form
 from cocon.project_list import parse_project_filters, project_rows, project_totals
-from cocon.projects import FieldErrors, change_status, get_project
+from cocon.projects import change_status, get_project
 from cocon.review import return_project
 from cocon.rights import Right, status_right
 from cocon.versions import check_version

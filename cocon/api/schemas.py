@@ -12,11 +12,11 @@ import msgspec
 from msgspec import Meta
 from sqlmodel import Session
 
-from cocon.derived import project_funded
 from cocon.models import Allocation, FundingLine, Level, Org, Payment, Project
 from cocon.money import format_decimal
 from cocon.project_list import ProjectTotals
 from cocon.rollup import SOURCE_KEYS
+from cocon.rules import funded
 
 # What the API writes; what it reads may be written as in the forms ("200万", "2,000,000").
 Money = Annotated[
@@ -242,7 +242,7 @@ def project_out(session: Session, project: Project, owner: Org | None = None, si
         start_date=project.start_date,
         end_date=project.end_date,
         budget=format_decimal(project.budget_fen),
-        funded=format_decimal(project_funded(project)),
+        funded=format_decimal(funded(project)),
         paid=format_decimal(project.paid_fen),
         funding=funding,
         area_m2=project.area_m2,

@@ -235,7 +235,7 @@ def allocation_list(app: AppContext, org_code: str | None, year: int | None) -> 
                 + _("drawn {drawn}, passed down {subs}, remaining {remaining}").format(
                     drawn=format_yuan(used.drawn),
                     subs=format_yuan(used.sub_allocated),
-                    remaining=format_yuan(allocation.amount_fen - used.total),
+                    remaining=format_yuan(used.remaining),
                 )
             )
 

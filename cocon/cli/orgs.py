@@ -237,7 +237,7 @@ def profile_command(
     unit_type: str | None,
 ) -> None:
     """Set a community's profile (options left out keep their value) and print it."""
-    from cocon import orgs, profiles
+    from cocon import fields, orgs, profiles
 
     with app.session(write=True) as session:
         org = orgs.resolve_org(session, code)
@@ -252,13 +252,13 @@ def profile_command(
             session,
             org,
             households=keep(
-                households, "households", lambda v: profiles.parse_count(v, "households")
+                households, "households", lambda v: fields.parse_count(v, "households")
             ),
             permanent_residents=keep(
-                residents, "permanent_residents", lambda v: profiles.parse_count(v, "residents")
+                residents, "permanent_residents", lambda v: fields.parse_count(v, "residents")
             ),
             floating_residents=keep(
-                floating, "floating_residents", lambda v: profiles.parse_count(v, "floating")
+                floating, "floating_residents", lambda v: fields.parse_count(v, "floating")
             ),
             unit_type=keep(unit_type, "unit_type", profiles.parse_unit_type),
         )

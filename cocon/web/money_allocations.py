@@ -22,13 +22,12 @@ from cocon.allocations import (
 )
 from cocon.checks import Blocked, Policies
 from cocon.errors import Invalid, NotFound
-from cocon.fields import clean_code, clean_text
+from cocon.fields import clean_code, clean_text, parse_year
 from cocon.findings import allocation_findings
 from cocon.i18n import _
 from cocon.models import Allocation, Org
 from cocon.money import format_yuan
 from cocon.orgs import breadcrumb, is_within, org_in_scope
-from cocon.projects import parse_year
 from cocon.rights import Right
 from cocon.versions import StaleVersion, check_version
 from cocon.web.audit import history
@@ -250,7 +249,7 @@ def form_context(
         orgs = [o for o in orgs if o.id != parent_org.id]
     room = None
     if visible:
-        room = parent.amount_fen - commitments(session, parent).total
+        room = commitments(session, parent).remaining
     return {
         "scope": scope,
         "allocation": allocation,

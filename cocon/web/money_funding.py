@@ -11,8 +11,10 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlmodel import Session
 
+from cocon import rules
 from cocon.allocations import (
     draw,
+    drawable_allocations,
     get_allocation,
     get_funding_line,
     payments_of,
@@ -20,26 +22,20 @@ from cocon.allocations import (
     record_payment,
 )
 from cocon.checks import Blocked, Policies
-from cocon.derived import project_funded
 from cocon.errors import Invalid, NotFound
-from cocon.fields import clean_text
+from cocon.fields import clean_text, parse_date
 from cocon.findings import allocation_findings, project_findings
 from cocon.i18n import _
 from cocon.models import Allocation, Org, Project
 from cocon.money import format_yuan
 from cocon.orgs import is_within
-from cocon.projects import get_project, parse_date
+from cocon.projects import get_project
 from cocon.rights import Right
 from cocon.settings import Settings
 from cocon.signatures import awaiting_payment, confirm_payment
 from cocon.web.audit import project_history
 from cocon.web.auth import needs
-from cocon.web.money_support import (
-    check_each,
-    drawable_allocations,
-    refused,
-    required,
-)
+from cocon.web.money_support import check_each, refused, required
 from cocon.web.projects import FORM_PAGE, scoped_url
 from cocon.web.queries import LineRow, funding_lines
 from cocon.web.scope import current_scope
@@ -85,7 +81,7 @@ def project_funding(
     held = [row.allocation.id for row, visible in lines if visible]
     findings = project_findings(session, None, None, policies, project_ids=[project.id])
     findings += allocation_findings(session, scope, None, policies, allocation_ids=held)
-    funded = project_funded(project)
+    funded = rules.funded(project)
     paid_lines = [(row, visible, payments_of(session, row.line)) for row, visible in lines]
     done = request.query_params.get("done")
     context = {

@@ -8,13 +8,14 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from cocon.allocations import Commitments, commitments, kept_commitments
+from cocon.allocations import Commitments, kept_commitments
 from cocon.checks import Blocked
 from cocon.errors import CoconError, Invalid
+from cocon.fields import collect
 from cocon.i18n import _
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
-from cocon.orgs import breadcrumb, is_within
-from cocon.scope import allocation_scope, within
+from cocon.rules import overcommitted
+from cocon.scope import allocation_scope
 
 
 def required(values: dict[str, str], errors: dict[str, str], *fields: str) -> None:
@@ -29,10 +30,10 @@ def check_each(errors: dict[str, str], checks: dict[str, tuple]) -> None:
     for name, (parse, value) in checks.items():
         if name in errors:
             continue
-        try:
-            parse(value)
-        except Invalid as error:
-            errors[name] = error.message
+        found: list[Invalid] = []
+        collect(found, parse, value)
+        if found:
+            errors[name] = found[0].message
 
 
 def refused(session: Session, error: CoconError, field: str = "amount") -> tuple[dict, int]:
@@ -65,7 +66,7 @@ class AllocationTotals:
     @property
     def remaining(self) -> int:
         """Return what is neither drawn nor passed down."""
-        return self.amount - self.sub_allocated - self.drawn
+        return -overcommitted(self.amount, self.drawn, self.sub_allocated)
 
 
 def allocation_totals(session: Session, scope: Org, year: int | None) -> AllocationTotals:
@@ -129,24 +130,3 @@ def draws_on(session: Session, allocation: Allocation) -> list[DrawRow]:
     return [
         DrawRow(line, p, owner, int(total)) for line, p, owner, total in session.execute(statement)
     ]
-
-
-def drawable_allocations(
-    session: Session, project: Project, scope: Org
-) -> list[tuple[Allocation, Org, Commitments]]:
-    """Return the allocations a project may draw on that scope may use, highest level first.
-
-    They belong to the project's owner or an org above it, for the project's year; of those,
-    only the ones held inside scope: a street's user does not spend the district's money.
-    """
-    owner = session.get(Org, project.owner_id)
-    chain = [org.id for org in breadcrumb(session, owner) if is_within(org, scope)]
-    if not chain:
-        return []
-    statement = (
-        select(Allocation, Org)
-        .join(Org, Org.id == Allocation.org_id)
-        .where(Allocation.org_id.in_(chain), Allocation.year == project.year, within(Org, scope))
-        .order_by(Org.level, Allocation.code)
-    )
-    return [(a, org, commitments(session, a)) for a, org in session.execute(statement)]

@@ -11,9 +11,9 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlmodel import Session
 
+from cocon import rules
 from cocon.allocations import payments_of
 from cocon.checks import Policies
-from cocon.derived import project_funded
 from cocon.errors import CoconError, Forbidden, Invalid, Refused
 from cocon.labels import choices, source_label
 from cocon.models import Category, ContributionKind, Org, Project, Status
@@ -117,7 +117,7 @@ def detail_context(
     owner, site = session.get(Org, project.owner_id), session.get(Org, project.site_id)
     drawn = [getattr(project, f"drawn_l{level}_fen") for level in range(1, 6)]
     sources = [(source_label(key), drawn[i]) for i, key in enumerate(SOURCE_KEYS)]
-    funded = project_funded(project)
+    funded = rules.funded(project)
     lines = [(row, payments_of(session, row.line)) for row in funding_lines(session, project)]
     panel = review_panel(session, scope, project, policies)
     return {

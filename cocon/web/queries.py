@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from cocon.checks import Policies
-from cocon.findings_stream import first_failing_rows
+from cocon.findings import first_failing_rows
 from cocon.models import (
     Allocation,
     CommunityProfile,
@@ -25,6 +25,7 @@ from cocon.models import (
 )
 from cocon.profiles import Qualification, qualify
 from cocon.review import entry_step
+from cocon.rules import overpaid
 from cocon.scope import allocation_scope, org_within, project_scope, within
 
 # Failing checks worded on a page; the count and the export's Checks sheet give them all.
@@ -117,6 +118,11 @@ class LineRow:
     allocation: Allocation
     holder: Org
     paid: int
+
+    @property
+    def left_to_pay(self) -> int:
+        """Return what is drawn and not yet paid (below zero when paid beyond it)."""
+        return -overpaid(self.line.amount_fen, self.paid)
 
 
 def funding_lines(session: Session, project: Project) -> list[LineRow]:

@@ -14,10 +14,10 @@ from sqlalchemy import select, union
 from sqlmodel import Session
 
 from cocon.errors import Invalid, NotFound
+from cocon.fields import parse_year
 from cocon.i18n import _
 from cocon.models import Allocation, Org, Project
 from cocon.orgs import is_within, resolve_org
-from cocon.projects import parse_year
 from cocon.scope import allocation_scope, project_scope
 from cocon.web.auth import current_account
 

@@ -18,14 +18,16 @@ from sqlmodel import Session
 from cocon.actors import actor_of
 from cocon.audit import record_rows
 from cocon.db import bulk_insert, in_list, update_rows
-from cocon.derived import note_checked_projects, project_failures, refresh_projects
+from cocon.derived import note_checked_projects, refresh_projects
 from cocon.errors import CoconError, Invalid, SourceProblem
+from cocon.fields import FieldErrors
 from cocon.i18n import _
 from cocon.labels import parse_choice
 from cocon.models import Org, Project, Status, StatusChange
 from cocon.orgs import resolve_org
-from cocon.projects import FieldErrors, ProjectInput, clean_project, status_path
+from cocon.projects import ProjectInput, clean_project, status_path
 from cocon.rights import may_submit
+from cocon.rules import project_failures
 from cocon.versions import SavedMeanwhile, check_row_version
 from cocon.workbook.steps import in_scope, outside_scope
 

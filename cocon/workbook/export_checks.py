@@ -1,11 +1,11 @@
 """The Checks sheet's rows: cocon.findings.failing_rows, streamed rule by rule
-(cocon.findings_stream), so memory stays flat however many checks fail."""
+(stream_failing_rows), so memory stays flat however many checks fail."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cocon.findings_stream import count_failing, stream_failing_rows
+from cocon.findings import count_failing, stream_failing_rows
 from cocon.workbook.export_layout import CHECKS, RULE_NAMES, SEVERITY_NAMES, WARN_NAMES, pick
 from cocon.workbook.export_sheet import SheetWriter
 

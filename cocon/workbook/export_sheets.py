@@ -34,6 +34,7 @@ from cocon.money import to_decimal_yuan
 from cocon.orgs import level_name
 from cocon.review import approvals, beijing_date
 from cocon.rollup import RollupNode, rollup_tree
+from cocon.rules import funded_sql
 from cocon.scope import within
 from cocon.workbook.export_layout import (
     ALLOCATION_EXTRAS,
@@ -202,12 +203,7 @@ def write_projects(context: _Context) -> None:
             Project.version,
             owner.name,
             site.name,
-            Project.drawn_l1_fen
-            + Project.drawn_l2_fen
-            + Project.drawn_l3_fen
-            + Project.drawn_l4_fen
-            + Project.drawn_l5_fen
-            + Project.partners_fen,
+            funded_sql(),
             Project.paid_fen,
             approval.c.approved_by,
             approval.c.approved_at,

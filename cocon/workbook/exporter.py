@@ -10,7 +10,7 @@ How it is written (this module drives it; export_layout holds the sheets' column
 export_sheets writes each sheet, export_sheet is the row writer, export_text the text rules):
 - Streaming: the workbook is written with xlsxwriter in ``constant_memory`` mode (each row goes
   to a temporary file as soon as it is complete, strings inline), and every data sheet, the
-  Checks included (cocon.findings_stream.stream_failing_rows), reads its rows with ``yield_per``, so
+  Checks included (cocon.findings.stream_failing_rows), reads its rows with ``yield_per``, so
   memory stays flat however many rows there are. Rows are therefore written strictly top to
   bottom, each row's outline level set before its cells. Only the Summary (one row per org down
   to a capped depth) is built in memory. The row writer hands each row to xlsxwriter's

@@ -20,14 +20,14 @@ from cocon.checks import Finding, Policies
 from cocon.db import is_sqlite_file, private_copy, session_scope
 from cocon.derived import IdLog, deferred_refresh
 from cocon.errors import CoconError, ImportFailed, Invalid, SourceProblem
+from cocon.fields import FieldErrors
 from cocon.findings import (
     allocation_findings,
     count_project_findings,
-    touched_project_findings,
+    project_findings,
 )
 from cocon.i18n import _
 from cocon.models import Org
-from cocon.projects import FieldErrors
 from cocon.workbook.bulk import import_projects
 from cocon.workbook.reading import (  # noqa: F401 (importable from here, as before)
     HEADER_SEARCH_ROWS,
@@ -179,7 +179,7 @@ def _warnings(
         if len(kept) >= WARNINGS_KEPT:
             count += count_project_findings(session, part)  # enough worded: only count
             continue
-        findings = touched_project_findings(session, policies, part)
+        findings = project_findings(session, None, None, policies, part)
         count += len(findings)
         kept += findings[: max(WARNINGS_KEPT - len(kept), 0)]
     return kept, count

@@ -18,14 +18,14 @@ from cocon.allocations import (
 from cocon.checks import Policies
 from cocon.creditcode import normalize_credit_code
 from cocon.errors import CoconError, Invalid, NotFound
+from cocon.fields import FieldErrors, collect, parse_count
 from cocon.i18n import _
 from cocon.labels import parse_choice
 from cocon.models import Allocation, Contribution, ContributionKind, Org, Payment, Project
 from cocon.orgs import is_within, resolve_org
 from cocon.partners import find_partner, get_partner, save_partner
-from cocon.profiles import get_profile, parse_count, parse_unit_type, set_profile
+from cocon.profiles import get_profile, parse_unit_type, set_profile
 from cocon.projects import (
-    FieldErrors,
     get_project,
     set_contribution,
 )
@@ -53,13 +53,7 @@ def _field(column: str, call: Callable, *args, **kwargs):
 
 def _gather(errors: list[Invalid], column: str, call: Callable, *args, **kwargs):
     """Call a domain function like _field, but collect its error so the row's next ones show."""
-    try:
-        return _field(column, call, *args, **kwargs)
-    except FieldErrors as error:
-        errors.extend(error.errors)
-    except Invalid as error:
-        errors.append(error)
-    return None
+    return collect(errors, _field, column, call, *args, **kwargs)
 
 
 def _read_at(row: Row, record: SQLModel | None) -> None:

@@ -198,7 +198,7 @@ def test_dashboard_says_what_each_money_figure_counts(client):
 def test_dashboard_words_the_first_failing_checks_and_counts_all(fresh_url, backend, monkeypatch):
     from cocon import db
     from cocon.web import queries
-    from tests.test_findings_stream import _approved_without_money
+    from tests.test_findings import _approved_without_money
     from tests.web.conftest import signed_client
 
     engine = db.make_engine(fresh_url)

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from cocon import db
-from cocon.derived import project_funded
 from cocon.models import Org, Project, StatusChange
 from cocon.money import format_yuan
+from cocon.rules import funded
 from cocon.web import projects as project_pages
 from tests.web.forms import NEW_PROJECT, csrf_token, field_error
 
@@ -58,7 +58,7 @@ def test_project_list_renders_with_totals_of_the_filtered_set(client, demo_datab
     cards = totals_cards(response.text)
     assert f"<dd>{len(rows)}</dd>" in cards
     assert format_yuan(sum(p.budget_fen for p, _o in rows)) in cards
-    assert format_yuan(sum(project_funded(p) for p, _o in rows)) in cards
+    assert format_yuan(sum(funded(p) for p, _o in rows)) in cards
     assert format_yuan(sum(p.paid_fen for p, _o in rows)) in cards
     assert len(project_codes(response.text)) == len(rows) == 36
 
@@ -117,7 +117,7 @@ SORT_KEYS = {
     "code": lambda p: p.code,
     "name": lambda p: p.name,
     "budget": lambda p: p.budget_fen,
-    "funded": project_funded,
+    "funded": funded,
     "year": lambda p: p.year,
 }
 

@@ -1,4 +1,4 @@
-"""The first failing checks of a scope and their count equal failing_rows, without wording all."""
+"""A scope's failing checks in order, and the first of them with their count, without wording all."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import pytest
 from sqlmodel import Session
 
 from cocon import db, orgs, projects
-from cocon.checks import DEFAULT, Policies, Rule
-from cocon.findings import failing_rows
-from cocon.findings_stream import first_failing_rows
+from cocon.checks import BLOCK, DEFAULT, Policies, Rule
+from cocon.findings import failing_rows, first_failing_rows
 from tests import workbooks
 
 database_url = workbooks.database_url
@@ -44,6 +43,7 @@ def test_first_failing_rows_equal_the_head_of_failing_rows(engine, policies, lim
         every = failing_rows(session, scope, 2023, policies)
         first, count = first_failing_rows(session, scope, 2023, policies, limit)
     assert len(every) == 1 + 12 + 4  # the demo's warning, a gap each, four dated 2022
+    assert every == sorted(every, key=lambda f: (f.severity != BLOCK, f.rule.value, f.subject))
     assert [(f.rule, f.severity, f.subject, f.message) for f in first] == [
         (f.rule, f.severity, f.subject, f.message) for f in every[:limit]
     ]
