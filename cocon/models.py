@@ -223,6 +223,11 @@ class Project(SQLModel, table=True):
             "partners_fen",
             "paid_fen",
             "failing_checks",
+            "holder_l1_fen",
+            "holder_l2_fen",
+            "holder_l3_fen",
+            "holder_l4_fen",
+            "holder_l5_fen",
         ),
         ForeignKeyConstraint(
             ["site_id", "site_level"], ["org.id", "org.level"], name="fk_project_site"
@@ -261,6 +266,9 @@ class Project(SQLModel, table=True):
     # The user who last saved it: four eyes keep them from approving it (None: the operator).
     last_edited_by_id: int | None = None
     # Kept by cocon.derived from the funding lines, contributions and payments, for fast rollups.
+    # drawn_l{n}_fen: drawn on money that level put up (the origin: the root allocation of the
+    # drawn allocation's sub-allocation chain); holder_l{n}_fen: drawn on allocations that level
+    # holds (使用/安排单位). Both sum to the same total.
     drawn_l1_fen: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
     )
@@ -284,6 +292,21 @@ class Project(SQLModel, table=True):
     )
     failing_checks: int = Field(
         default=0, sa_column=Column(SmallInteger, nullable=False, server_default="0")
+    )
+    holder_l1_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    holder_l2_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    holder_l3_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    holder_l4_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    holder_l5_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
     )
 
 
@@ -348,6 +371,9 @@ class Allocation(SQLModel, table=True):
         default=None, foreign_key="allocation.id", index=True, ondelete="RESTRICT"
     )
     source_note: str | None = Field(default=None, max_length=200)
+    # The root of its sub-allocation chain (itself when its org put the money up): who put the
+    # money up. Kept by cocon.derived (set_origins) whenever an allocation is saved.
+    origin_id: int | None = Field(default=None, sa_column=Column(Integer, index=True))
     # Kept by cocon.derived from the funding lines and sub-allocations, for fast rollups.
     drawn_fen: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
@@ -460,6 +486,7 @@ FIGURES_TEXT = " || ',' || ".join(
         "partners_fen",
         "paid_fen",
         "failing_checks",
+        *(f"holder_l{level}_fen" for level in range(1, 6)),
     )
 )
 
@@ -467,7 +494,7 @@ FIGURES_TEXT = " || ',' || ".join(
 class OrgFigures(SQLModel, table=True):
     """An org's own project figures for one year, summed over the projects it owns.
 
-    Kept by database triggers on project (migration 0003), so every write path keeps it exact;
+    Kept by database triggers on project (migrations 0003, 0015), so every write path keeps it exact;
     the full-tree rollup reads about one row per org here instead of scanning every project,
     as the text the database generates from the row (migration 0005).
     """
@@ -494,6 +521,11 @@ class OrgFigures(SQLModel, table=True):
     partners_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     failing_checks: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    holder_l1_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    holder_l2_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    holder_l3_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    holder_l4_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    holder_l5_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     # SQLite's migration generates the same text with printf, which costs less on each write.
     figures_text: str | None = Field(
         default=None, sa_column=Column(Text, Computed(FIGURES_TEXT, persisted=True))

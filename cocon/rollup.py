@@ -49,6 +49,11 @@ COLUMNS = (
     "partners",
     "paid",
     "failing",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
     "held",
     "drawn",
 )
@@ -74,12 +79,15 @@ class Figures:
 
     projects: Counter = field(default_factory=Counter)
     budget: int = 0
+    # Funding by source level (资金来源层级): drawn on money each level put up, its origin.
     funding_by_level: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
     partners: int = 0
     paid: int = 0
     held: int = 0
     drawn: int = 0
     failing: int = 0
+    # The same funding by the level that holds the allocation drawn on (使用/安排单位).
+    funding_by_holder_level: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
 
     @property
     def project_count(self) -> int:
@@ -102,6 +110,8 @@ class Figures:
         self.budget += other.budget
         for index, amount in enumerate(other.funding_by_level):
             self.funding_by_level[index] += amount
+        for index, amount in enumerate(other.funding_by_holder_level):
+            self.funding_by_holder_level[index] += amount
         self.partners += other.partners
         self.paid += other.paid
         self.held += other.held
@@ -121,6 +131,7 @@ class Figures:
             held=values[COL["held"]],
             drawn=values[COL["drawn"]],
             failing=values[COL["failing"]],
+            funding_by_holder_level=[values[COL[f"h{level}"]] for level in LEVELS],
         )
 
 
