@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -304,11 +305,24 @@ def rollup_org(session: Session, org: Org, year: int | None = None) -> RollupNod
     return rollup_tree(session, org, year, depth=1)[0]
 
 
-def node_to_dict(node: RollupNode) -> dict:
-    """Return a node and its children as plain data, money as decimal strings in yuan."""
+def node_to_dict(node: RollupNode, allocations: Mapping[int, list] | None = None) -> dict:
+    """Return a node and its children as plain data, money as decimal strings in yuan.
+
+    funding is by source level (the level that put the money up); funding_by_holder by the
+    level holding the allocation drawn on. Given allocations (reports by org id, see
+    cocon.allocation_report.reports_of_orgs), each node lists its own allocations' reports.
+    """
     total = node.total
     funding = {key: format_decimal(total.funding_by_level[i]) for i, key in enumerate(SOURCE_KEYS)}
     funding["partners"] = format_decimal(total.partners)
+    by_holder = {
+        key: format_decimal(total.funding_by_holder_level[i]) for i, key in enumerate(SOURCE_KEYS)
+    }
+    extra = {}
+    if allocations is not None:
+        from cocon.allocation_report import report_to_dict
+
+        extra["allocations"] = [report_to_dict(r) for r in allocations.get(node.id, [])]
     return {
         "code": node.code,
         "name": node.name,
@@ -317,11 +331,13 @@ def node_to_dict(node: RollupNode) -> dict:
         "projects_by_status": {status: total.projects.get(status, 0) for status in STATUSES},
         "budget": format_decimal(total.budget),
         "funding": funding,
+        "funding_by_holder": by_holder,
         "funded": format_decimal(total.funded),
         "paid": format_decimal(total.paid),
         "held": format_decimal(total.held),
         "drawn": format_decimal(total.drawn),
         "remaining": format_decimal(total.remaining),
         "failing_checks": total.failing,
-        "children": [node_to_dict(child) for child in node.children],
+        **extra,
+        "children": [node_to_dict(child, allocations) for child in node.children],
     }

@@ -343,8 +343,13 @@ def rollup_command(
 
     with app.session() as session:
         roots = rollup_tree(session, _scope_and_year(session, org_code), year, depth)
+        reports = None
+        if output == "json":
+            from cocon.allocation_report import reports_of_orgs
+
+            reports = reports_of_orgs(session, [node.id for node in _walk(roots)], year)
     if output == "json":
-        data = [node_to_dict(root) for root in roots]
+        data = [node_to_dict(root, reports) for root in roots]
         click.echo(json.dumps(data[0] if org_code else data, ensure_ascii=False, indent=2))
         return
     headers = [
@@ -359,6 +364,12 @@ def rollup_command(
     click.echo(_("Org") + " | " + " | ".join(headers))
     for root in roots:
         _print_node(root, 0)
+
+
+def _walk(nodes: list[RollupNode]):
+    for node in nodes:
+        yield node
+        yield from _walk(node.children)
 
 
 def _print_node(node: RollupNode, depth: int) -> None:
