@@ -121,7 +121,7 @@ ALLOCATION_EXTRAS = (
     Column("passed_down", "已下拨（元）", "Passed down (yuan)", Kind.AMOUNT, width=16),
     Column("remaining", "剩余额度（元）", "Remaining (yuan)", Kind.AMOUNT, width=16),
     # As finance checks it: over its whole tree of sub-allocations (cocon.allocation_report).
-    Column("origin", "资金来源", "Origin allocation", Kind.CODE, width=16),
+    Column("origin", "出资专项资金编号", "Origin allocation", Kind.CODE, width=16),
     Column("drawn_downstream", "下级已安排（元）", "Drawn downstream (yuan)", Kind.AMOUNT, width=16),
     Column("unspent", "未使用（含下拨，元）", "Unspent in its tree (yuan)", Kind.AMOUNT, width=18),
     Column("paid_out", "已拨付（含下拨，元）", "Paid out of it (yuan)", Kind.AMOUNT, width=18),
