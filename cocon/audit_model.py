@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from cocon.models import PathString
+
+# The hash the first entry of the chain follows.
+GENESIS = "0" * 64
 
 
 class AuditEntry(SQLModel, table=True):
@@ -38,3 +44,23 @@ class AuditEntry(SQLModel, table=True):
     details: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     prev_hash: str | None = Field(default=None, sa_column=Column(String(64)))
     hash: str | None = Field(default=None, sa_column=Column(String(64)))
+
+
+def entry_hash(entry: AuditEntry | Any, prev_hash: str) -> str:
+    """Return the hash of an entry's content chained to the hash of the entry before it."""
+    at = entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=UTC)
+    content = [
+        prev_hash,
+        entry.seq,
+        at.astimezone(UTC).isoformat(timespec="microseconds"),
+        entry.actor,
+        entry.user_id,
+        entry.action,
+        entry.entity,
+        entry.entity_code,
+        entry.org_id,
+        entry.org_path,
+        entry.changes,
+        entry.details,
+    ]
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()

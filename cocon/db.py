@@ -258,32 +258,40 @@ def bulk_insert(
     connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
 
-def update_rows(connection: Connection, table: Table, rows: list[dict]) -> None:
+def update_rows(
+    connection: Connection, table: Table, rows: list[dict], *, guard: str | None = None
+) -> int:
     """Set columns of many rows by id (each dict: "id" and the same columns) in few statements.
 
+    With a guard column (the version), each dict also holds "read_<guard>", and a row is set
+    only while its guard still holds that value: return how many rows were set.
     PostgreSQL gets one UPDATE per call, from arrays (one parameter per column): row by row,
     each statement would fire the statement-level triggers on project (migration 0003) once
     per row. SQLite, whose triggers fire per row anyway, gets executemany.
     """
     if not rows:
-        return
-    names = [name for name in rows[0] if name != "id"]
+        return 0
+    read = f"read_{guard}" if guard else None
+    names = [name for name in rows[0] if name not in ("id", read)]
+    keys = ["id", *names, *([read] if read else [])]
     if connection.dialect.name == "postgresql":
         dialect = connection.dialect
-        arrays = ", ".join(
-            f"%s::{table.c[name].type.compile(dialect)}[]" for name in ("id", *names)
-        )
+        types = [table.c[guard if key == read else key].type.compile(dialect) for key in keys]
+        arrays = ", ".join(f"%s::{type_}[]" for type_ in types)
         assigned = ", ".join(f"{name} = u.{name}" for name in names)
+        checked = f" AND {table.name}.{guard} = u.{read}" if read else ""
         sql = (
-            f"UPDATE {table.name} SET {assigned} FROM unnest({arrays}) AS u(id, {', '.join(names)})"
-            f" WHERE {table.name}.id = u.id"
+            f"UPDATE {table.name} SET {assigned} FROM unnest({arrays}) AS u({', '.join(keys)})"
+            f" WHERE {table.name}.id = u.id{checked}"
         )
-        columns = [[row[name] for row in rows] for name in ("id", *names)]
-        connection.exec_driver_sql(sql, tuple(columns))
-        return
+        columns = [[row[key] for row in rows] for key in keys]
+        return connection.exec_driver_sql(sql, tuple(columns)).rowcount
     assigned = ", ".join(f"{name} = ?" for name in names)
-    sql = f"UPDATE {table.name} SET {assigned} WHERE id = ?"
-    connection.exec_driver_sql(sql, [(*(row[name] for name in names), row["id"]) for row in rows])
+    checked = f" AND {guard} = ?" if read else ""
+    sql = f"UPDATE {table.name} SET {assigned} WHERE id = ?{checked}"
+    where = ["id", read] if read else ["id"]
+    values = [tuple(row[key] for key in (*names, *where)) for row in rows]
+    return connection.exec_driver_sql(sql, values).rowcount
 
 
 def in_list(

@@ -158,6 +158,14 @@ def is_within(org: Org, scope: Org | None) -> bool:
     return scope is None or org.path.startswith(scope.path)
 
 
+def org_in_scope(session: Session, code: str, scope: Org) -> Org:
+    """Return the org with code if it lies in scope; outside it reads as not found."""
+    org = get_org(session, code)
+    if not is_within(org, scope):
+        raise NotFound(_("No org has the code {code}").format(code=code.strip()))
+    return org
+
+
 def _check_parent(code: str, parent: Org | None) -> Level:
     level = level_of_code(code)
     if level == Level.PROVINCE:

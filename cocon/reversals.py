@@ -13,13 +13,15 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from cocon.actors import actor_of
-from cocon.allocations import _lock, paid_on_line
+from cocon.commitments import lock_row
 from cocon.derived import refresh_allocation, refresh_project
 from cocon.errors import Invalid, NotFound, Refused
 from cocon.fields import clean_text
+from cocon.funding import paid_on_line
 from cocon.i18n import _
-from cocon.models import Allocation, FundingLine, Payment, Project
+from cocon.models import Allocation, FundingLine, Org, Payment, Project
 from cocon.money import format_yuan
+from cocon.orgs import is_within
 
 
 def clean_reason(reason: object) -> str:
@@ -47,6 +49,25 @@ def find_payment(session: Session, voucher_no: object, project: Project | None =
     return payment
 
 
+def payment_in_scope(
+    session: Session, project: Project, voucher_no: object, scope: Org
+) -> tuple[Payment, FundingLine, Allocation]:
+    """Return a project's payment, its line and allocation, if scope holds the allocation.
+
+    Money from above is paid by whoever holds it: outside reads as no such payment.
+    """
+    payment = find_payment(session, voucher_no, project)
+    line = session.get(FundingLine, payment.funding_line_id)
+    allocation = session.get(Allocation, line.allocation_id)
+    if not is_within(session.get(Org, allocation.org_id), scope):
+        raise NotFound(
+            _("This project has no payment with the voucher number {voucher}").format(
+                voucher=str(voucher_no or "").strip()
+            )
+        )
+    return payment, line, allocation
+
+
 def _sign(session: Session, row: Payment | FundingLine, reason: str) -> None:
     actor = actor_of(session)
     row.reversed_at = datetime.now(UTC)
@@ -57,14 +78,14 @@ def _sign(session: Session, row: Payment | FundingLine, reason: str) -> None:
 def reverse_payment(session: Session, payment: Payment, reason: object) -> Payment:
     """Reverse a wrong payment: it stays listed, counts nothing, and says who and why."""
     text = clean_reason(reason)
-    line = _lock(session, FundingLine, payment.funding_line_id)
-    payment = _lock(session, Payment, payment.id)
+    line = lock_row(session, FundingLine, payment.funding_line_id)
+    payment = lock_row(session, Payment, payment.id)
     if payment.is_reversed:
         raise Refused(_("This payment is already reversed"))
     _sign(session, payment, text)
     session.add(payment)
     session.flush()
-    _lock(session, Project, line.project_id)  # as record_payment: parallel payments on other lines
+    lock_row(session, Project, line.project_id)  # as record_payment: parallel payments on other lines
     refresh_project(session, line.project_id)
     return payment
 
@@ -72,8 +93,8 @@ def reverse_payment(session: Session, payment: Payment, reason: object) -> Payme
 def reverse_funding_line(session: Session, line: FundingLine, reason: object) -> FundingLine:
     """Reverse a wrong funding line once none of its payments count: it draws nothing after."""
     text = clean_reason(reason)
-    _lock(session, Allocation, line.allocation_id)  # the order draw() locks in
-    line = _lock(session, FundingLine, line.id)
+    lock_row(session, Allocation, line.allocation_id)  # the order draw() locks in
+    line = lock_row(session, FundingLine, line.id)
     if line.is_reversed:
         raise Refused(_("This funding line is already reversed"))
     paid = paid_on_line(session, line)
@@ -101,7 +122,7 @@ def reverse_funding_line(session: Session, line: FundingLine, reason: object) ->
     session.add(line)
     session.flush()
     refresh_allocation(session, line.allocation_id)
-    _lock(session, Project, line.project_id)  # see draw: parallel draws on other allocations
+    lock_row(session, Project, line.project_id)  # see draw: parallel draws on other allocations
     refresh_project(session, line.project_id)
     return line
 

@@ -70,6 +70,7 @@ __all__ = [
     "compute_rollup",
     "forget_tree_shapes",
     "node_to_dict",
+    "nodes_to_dicts",
     "rollup_tree",
 ]
 
@@ -341,3 +342,16 @@ def node_to_dict(node: RollupNode, allocations: Mapping[int, list] | None = None
         **extra,
         "children": [node_to_dict(child, allocations) for child in node.children],
     }
+
+
+def nodes_to_dicts(session: Session, roots: list[RollupNode], year: int | None) -> list[dict]:
+    """Return roots as plain data (node_to_dict), each org with its own allocations' reports."""
+    from cocon.allocation_report import reports_of_orgs
+
+    def walk(nodes: list[RollupNode]):
+        for node in nodes:
+            yield node
+            yield from walk(node.children)
+
+    reports = reports_of_orgs(session, [node.id for node in walk(roots)], year)
+    return [node_to_dict(root, reports) for root in roots]

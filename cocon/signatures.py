@@ -58,12 +58,13 @@ def awaiting_payment(session: Session, project: Project, voucher_no: object) -> 
 
 def confirm_payment(session: Session, policies: Policies, payment: Payment) -> Payment:
     """Give a waiting payment its second signature, so it counts as paid from now on."""
-    from cocon.allocations import _lock, paid_on_line
+    from cocon.commitments import lock_row
+    from cocon.funding import paid_on_line
 
     refusal = may_confirm_payment(actor_of(session), payment.recorded_by_id)
     if refusal is not None:
         raise refusal
-    line = _lock(session, FundingLine, payment.funding_line_id)
+    line = lock_row(session, FundingLine, payment.funding_line_id)
     paid = paid_on_line(session, line)
     if paid + payment.amount_fen > line.amount_fen:
         project = session.get(Project, line.project_id)
@@ -84,6 +85,6 @@ def confirm_payment(session: Session, policies: Policies, payment: Payment) -> P
     payment.confirmed_at = datetime.now(UTC)
     session.add(payment)
     session.flush()
-    _lock(session, Project, line.project_id)  # as record_payment: parallel payments on other lines
+    lock_row(session, Project, line.project_id)  # as record_payment: parallel payments on other lines
     refresh_project(session, line.project_id)
     return payment

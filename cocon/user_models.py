@@ -108,3 +108,29 @@ class InstallationSecret(SQLModel, table=True):
 
     name: str = Field(sa_column=Column(String(40), primary_key=True))
     value: str = Field(sa_column=Column(String(200), nullable=False))
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal API token: it acts with its owner's role and scope until revoked or expired.
+
+    Only the SHA-256 digest of the secret is kept; the secret is shown once, when made.
+    """
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    name: str = Field(max_length=100)
+    digest: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    # The secret's first characters, shown in lists so that its owner can tell tokens apart.
+    hint: str = Field(max_length=16)
+    # The owner's session_epoch when it was made: what ends their sessions ends it too.
+    epoch: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

@@ -28,6 +28,18 @@ class StaleVersion(Refused):
         self.field = "version"
 
 
+class SavedMeanwhile(Refused):
+    """Records an import was writing were saved by someone else in that instant; nothing was saved."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "Someone saved some of these records while the import ran: nothing was written;"
+                " import the workbook again"
+            )
+        )
+
+
 def parse_version(raw: object) -> int | None:
     """Read the version a form or a row carries (None when it carries none)."""
     text = "" if raw is None else str(raw).strip()
@@ -46,3 +58,25 @@ def check_version(record: object, raw: object) -> None:
     current = getattr(record, "version", None)
     if read is not None and current is not None and read != current:
         raise StaleVersion(current, read)
+
+
+def check_row_version(current: int | None, raw: object) -> None:
+    """Refuse an import row exported at another version than the record's now.
+
+    A blank version checks nothing (a hand-made row), nor does a row whose record does not
+    exist yet (current None): that row creates it.
+    """
+    read = parse_version(raw)
+    if read is None or current is None or read == current:
+        return
+    if read < current:
+        message = _(
+            "This row was changed by someone else after it was read (version {read}, now"
+            " {current}): export again and make your changes there"
+        )
+    else:
+        message = _(
+            "This record never had version {read} (it is at version {current}): take the"
+            " version from an export of this database, or leave it blank"
+        )
+    raise Invalid(message.format(read=read, current=current), field="version")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session
 
 from cocon.models import CommunityProfile, Org
@@ -177,3 +177,24 @@ def test_demo_rollup_table_shows_district_money_by_origin(cli):
     header = lines[0].split(" | ")
     gongshu = lines[1].split(" | ")
     assert gongshu[header.index("District funds")] == "¥1,940,000.00"
+
+
+def test_demo_origin_figures_come_back_migrating_down_and_up(cli, engine):
+    from alembic import command
+
+    from cocon.db import alembic_config
+
+    cli.ok("demo")
+    args = ("rollup", "--org", GONGSHU, "--year", "2023", "--format", "json")
+    before = cli.ok(*args)
+    command.downgrade(alembic_config(engine), "-1")
+    with Session(engine) as session:
+        # Before 0015 (one step down) a project's level columns counted the level holding the allocation.
+        district = session.execute(
+            text("SELECT SUM(drawn_l3_fen) FROM project WHERE year = 2023")
+        ).scalar_one()
+    assert district == 650_000_00
+    command.upgrade(alembic_config(engine), "head")
+    engine.dispose()
+    assert cli.ok(*args) == before
+    assert json.loads(before)["funding"]["district"] == "1940000.00"

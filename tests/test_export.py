@@ -336,7 +336,7 @@ def test_summary_chart_present(demo: DemoExport, zh_book):
 def test_projects_frozen_header_and_autofilter(zh_book):
     ws = zh_book["共建项目"]
     assert ws.freeze_panes == "C2"
-    assert ws.auto_filter.ref == "A1:T37"  # header and 36 projects, not the totals row
+    assert ws.auto_filter.ref == "A1:U37"  # header and 36 projects, not the totals row
     assert is_totals_row([ws["A38"].value])
     for header in ("预算金额（元）", "资金合计（元）", "资金缺口（元）", "已拨付（元）"):
         column = _column(ws, header)
@@ -361,7 +361,7 @@ def test_allocations_conditional_formatting_red_when_over(zh_book):
     assert rule.type == "expression"
     assert rule.formula == [f"${remaining}2<0"]
     assert rule.dxf.fill.fgColor.rgb.endswith("FFC7CE")
-    assert ws[f"{remaining}2"].value == "=D2-H2-I2"
+    assert ws[f"{remaining}2"].value == "=D2-I2-J2"
 
 
 def test_print_setup_on_every_sheet(zh_book):
@@ -503,7 +503,7 @@ def test_export_empty_year_of_demo(demo: DemoExport, tmp_path: Path):
     ws = book["共建项目"]
     assert ws.max_row == 2 and is_totals_row([ws["A2"].value])
     assert ws["J2"].value == 0 and ws["J2"].data_type == "n"  # no SUBTOTAL over no rows
-    assert ws.auto_filter.ref == "A1:T1"
+    assert ws.auto_filter.ref == "A1:U1"
 
 
 def test_export_to_stream_and_filter(demo: DemoExport):

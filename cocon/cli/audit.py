@@ -54,15 +54,15 @@ def list_command(
     limit: int,
 ) -> None:
     """Print the latest entries, newest first."""
-    from cocon import audit
+    from cocon import audit_read
     from cocon.orgs import get_org
     from cocon.times import parse_day
 
     with app.session() as session:
         within = get_org(session, org_code) if org_code else None
         start = parse_day(since) if since else None
-        filters = audit.Filters(within=within, user=user, entity=entity, since=start)
-        for entry in audit.entries(session, filters, limit=limit):
+        filters = audit_read.Filters(within=within, user=user, entity=entity, since=start)
+        for entry in audit_read.entries(session, filters, limit=limit):
             click.echo(describe(entry))
 
 
@@ -71,10 +71,10 @@ def list_command(
 @report_errors
 def verify_command(app: AppContext) -> None:
     """Walk the chain of hashes; exit 1 naming the first entry that does not hold."""
-    from cocon import audit
+    from cocon import audit_read
 
     with app.session() as session:
-        checked, broken = audit.verify(session)
+        checked, broken = audit_read.verify(session)
     if broken is None:
         click.echo(_("The audit trail holds: {count} entries checked").format(count=checked))
         return

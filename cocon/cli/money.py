@@ -339,17 +339,12 @@ def rollup_command(
 ) -> None:
     """Print the figures of every org in a subtree, summed over its own subtree."""
     from cocon.labels import source_label
-    from cocon.rollup import SOURCE_KEYS, node_to_dict, rollup_tree
+    from cocon.rollup import SOURCE_KEYS, nodes_to_dicts, rollup_tree
 
     with app.session() as session:
         roots = rollup_tree(session, _scope_and_year(session, org_code), year, depth)
-        reports = None
-        if output == "json":
-            from cocon.allocation_report import reports_of_orgs
-
-            reports = reports_of_orgs(session, [node.id for node in _walk(roots)], year)
+        data = nodes_to_dicts(session, roots, year) if output == "json" else []
     if output == "json":
-        data = [node_to_dict(root, reports) for root in roots]
         click.echo(json.dumps(data[0] if org_code else data, ensure_ascii=False, indent=2))
         return
     headers = [
@@ -364,12 +359,6 @@ def rollup_command(
     click.echo(_("Org") + " | " + " | ".join(headers))
     for root in roots:
         _print_node(root, 0)
-
-
-def _walk(nodes: list[RollupNode]):
-    for node in nodes:
-        yield node
-        yield from _walk(node.children)
 
 
 def _print_node(node: RollupNode, depth: int) -> None:

@@ -145,3 +145,60 @@ def set_role_command(app: AppContext, username: str, role: str, org_code: str | 
     click.echo(
         _("{username} is now {role}").format(username=username.strip().lower(), role=role_name(role))
     )
+
+
+@users_group.command("token-create")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for, e.g. the script using it.")
+@click.option("--expires", "expires_on", help="Last day it works (2027-06-30); none by default.")
+@pass_app
+@report_errors
+def token_create_command(app: AppContext, username: str, name: str, expires_on: str | None) -> None:
+    """Make a personal API token for a user and print it once."""
+    from cocon.tokens import create_token
+    from cocon.users import get_user
+
+    with app.session(write=True) as session:
+        user = get_user(session, username)
+        _token, secret = create_token(session, user, name, expires_on)
+    click.echo(secret)
+    click.echo(_("Keep it now: it is not shown again."), err=True)
+
+
+@users_group.command("token-revoke")
+@click.argument("username")
+@click.argument("token")
+@pass_app
+@report_errors
+def token_revoke_command(app: AppContext, username: str, token: str) -> None:
+    """Revoke a user's API token, named by its number or its name."""
+    from cocon.tokens import find_token, revoke_token
+    from cocon.users import get_user
+
+    with app.session(write=True) as session:
+        user = get_user(session, username)
+        found = find_token(session, user, token)
+        revoke_token(session, user, found)
+        click.echo(_("Token {name} of {username} is revoked").format(name=found.name, username=user.username))
+
+
+@users_group.command("token-list")
+@click.argument("username")
+@pass_app
+@report_errors
+def token_list_command(app: AppContext, username: str) -> None:
+    """List a user's API tokens: number, name, state, made, last used, expiry."""
+    from cocon.times import china_time
+    from cocon.tokens import list_tokens, token_state, token_state_name
+    from cocon.users import get_user
+
+    with app.session() as session:
+        user = get_user(session, username)
+        for token in list_tokens(session, user):
+            moments = [
+                china_time(moment) if moment else "—"
+                for moment in (token.created_at, token.last_used_at, token.expires_at)
+            ]
+            state = token_state_name(token_state(token, user))
+            click.echo("\t".join([str(token.id), token.name, token.hint + "…", state, *moments]))
+

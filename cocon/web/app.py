@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, Headers, State
 from litestar.di import Provide
@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from cocon import db
 from cocon.actors import act_as
+from cocon.api import api_router, openapi_config
 from cocon.checks import Policies
 from cocon.demo import load_demo
 from cocon.models import Org
@@ -69,16 +70,19 @@ class CheckedCSRFMiddleware(CSRFMiddleware):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        handler = scope.get("route_handler")
+        if handler is not None and handler.opt.get(self.config.exclude_from_csrf_key):
+            # The API's routes: a token in a header, which no browser sends by itself.
+            await self.app(scope, receive, send)
+            return
         if not self.config.secret:  # known once the app has started (see installation_secret)
             self.config = replace(self.config, secret=scope["litestar_app"].state.secret)
         if scope["method"] not in READ_METHODS:
             if cross_site(Headers.from_scope(scope)):
                 raise PermissionDeniedException("cross-site write refused")
-        else:
-            handler = scope.get("route_handler")
-            if handler is None or not handler.opt.get("csrf_form"):
-                await self.app(scope, receive, send)
-                return
+        elif handler is None or not handler.opt.get("csrf_form"):
+            await self.app(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -120,8 +124,10 @@ class CoconApp(Litestar):
                 await response(scope, receive, send)
                 return
             if _holds_nul(scope):
-                # No page takes a NUL (and PostgreSQL refuses one in a text parameter).
-                scope = {**scope, "path": "/-/not-found", "raw_path": b"/-/not-found"}
+                # No page takes a NUL (and PostgreSQL refuses one in a text parameter); the
+                # API answers its own way for what lies under it.
+                nowhere = "/api/-/not-found" if scope["path"].startswith("/api/") else "/-/not-found"
+                scope = {**scope, "path": nowhere, "raw_path": nowhere.encode()}
             if scope["method"] == "HEAD":
                 scope = {**scope, "method": "GET"}
                 send = _without_body(send)
@@ -242,7 +248,12 @@ def create_app(settings: Settings) -> Litestar:
     )
     backend = SessionBackend(sessions, secure=lambda connection: is_https(connection, settings))
     app = CoconApp(
-        route_handlers=[*route_handlers(), static],
+        # The pages are left out of the OpenAPI document, which describes the API alone.
+        route_handlers=[
+            Router(path="/", route_handlers=route_handlers(), include_in_schema=False),
+            static,
+            api_router(),
+        ],
         dependencies={
             "session": Provide(provide_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
@@ -270,7 +281,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        openapi_config=None,
+        openapi_config=openapi_config(),
         debug=False,
     )
     app.allowed_host_names = settings.allowed_hosts

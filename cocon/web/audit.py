@@ -14,7 +14,7 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 from sqlmodel import Session
 
-from cocon import audit
+from cocon import audit_read
 from cocon.audit_model import AuditEntry
 from cocon.errors import Invalid
 from cocon.i18n import N_, _
@@ -40,6 +40,8 @@ ACTIONS = {
     "denied": N_("access denied"),
     "import": N_("imported"),
     "export": N_("exported"),
+    "token_created": N_("API token made"),
+    "token_revoked": N_("API token revoked"),
 }
 ENTITIES = {
     "project": N_("project"),
@@ -54,6 +56,7 @@ ENTITIES = {
     "session": N_("session"),
     "access": N_("access"),
     "workbook": N_("workbook"),
+    "api_token": N_("API token"),
 }
 # Fields of a partner that only the users who work with it may read, in its history too.
 CONTACT_FIELDS = ("contact", "phone")
@@ -124,8 +127,8 @@ def history(
     request: Request, session: Session, entity: str | None, codes: list[str], scope: Org
 ) -> list[Row]:
     """Return the latest entries of things by code, for the history panel of a page."""
-    filters = audit.Filters(within=scope, entity=entity, codes=tuple(codes))
-    found = audit.entries(session, filters, limit=HISTORY_SHOWN)
+    filters = audit_read.Filters(within=scope, entity=entity, codes=tuple(codes))
+    found = audit_read.entries(session, filters, limit=HISTORY_SHOWN)
     return shown_rows(found, visible_contacts(request, session, found))
 
 
@@ -141,7 +144,7 @@ def project_history(
 
 def parse_audit_filters(
     session: Session, scope: Org, params: Mapping[str, str]
-) -> tuple[audit.Filters, dict[str, str], dict[str, str]]:
+) -> tuple[audit_read.Filters, dict[str, str], dict[str, str]]:
     """Read the audit page's filters from the query; return them, what was typed, the errors."""
     keys = ("user", "action", "entity", "since", "until")
     raw = {key: (params.get(key) or "").strip()[:100] for key in keys}
@@ -155,7 +158,7 @@ def parse_audit_filters(
                 errors[key] = error.message
     if "until" in days:
         days["until"] += timedelta(days=1)  # the whole of the last day
-    filters = audit.Filters(
+    filters = audit_read.Filters(
         within=scope,
         user=raw["user"] or None,
         action=raw["action"] if raw["action"] in ACTIONS else None,
@@ -176,10 +179,10 @@ def audit_page(request: Request, session: NamedDependency[Session]) -> Template:
     """List the audit trail of the scope, newest first, filtered and paged."""
     scope = current_scope(request, session)
     filters, raw, errors = parse_audit_filters(session, scope, request.query_params)
-    total = 0 if errors else audit.count_entries(session, filters)
+    total = 0 if errors else audit_read.count_entries(session, filters)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(_page(request.query_params.get("page")), pages)
-    found = [] if errors else audit.entries(
+    found = [] if errors else audit_read.entries(
         session, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
     query = {k: v for k, v in raw.items() if v}
@@ -221,7 +224,7 @@ def audit_download(request: Request, session: NamedDependency[Session]) -> Respo
         bold = book.add_format({"bold": True})
         for column, title in enumerate(headers):
             sheet.write_string(0, column, title, bold)
-        found = audit.entries(session, filters, limit=None)
+        found = audit_read.entries(session, filters, limit=None)
         rows = shown_rows(found, visible_contacts(request, session, found))
         for line, row in enumerate(rows, 1):
             changes = "; ".join(f"{f}: {b} → {a}" for f, b, a in row.changes)

@@ -94,6 +94,10 @@ def denied(request: Request, reason: str) -> None:
 
 def handle_http_error(request: Request, error: HTTPException) -> Response:
     """Show Litestar's own errors (no route, bad parameter) with a generic message."""
+    from cocon.api import errors as api_errors
+
+    if api_errors.is_api(request):  # no route of the API matched: answer as the API would
+        return api_errors.handle_http_error(request, error)
     return error_page(request, error.status_code)
 
 

@@ -28,7 +28,7 @@ from cocon.findings import allocation_findings
 from cocon.i18n import _
 from cocon.models import Allocation, Org
 from cocon.money import format_yuan
-from cocon.orgs import breadcrumb, is_within
+from cocon.orgs import breadcrumb, is_within, org_in_scope
 from cocon.projects import parse_year
 from cocon.rights import Right
 from cocon.versions import StaleVersion, check_version
@@ -44,13 +44,7 @@ from cocon.web.money_support import (
 )
 from cocon.web.projects import FORM_PAGE, ORG_CHOICES_LIMIT, scoped_url
 from cocon.web.queries import orgs_in_scope
-from cocon.web.scope import (
-    allowed_root,
-    current_scope,
-    org_in_scope,
-    selected_year,
-    year_in_view,
-)
+from cocon.web.scope import allowed_root, current_scope, selected_year, year_in_view
 
 PAGE_SIZE = 50
 FORM_FIELDS = ("org", "year", "amount", "code", "parent", "source_note")

@@ -9,12 +9,10 @@ from litestar.response import Redirect, Template
 from sqlmodel import Session
 
 from cocon.allocations import get_allocation, get_funding_line, paid_on_line
-from cocon.errors import Invalid, NotFound, Refused
-from cocon.i18n import _
+from cocon.errors import Invalid, Refused
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
-from cocon.orgs import is_within
 from cocon.projects import get_project
-from cocon.reversals import find_payment, reverse_funding_line, reverse_payment
+from cocon.reversals import payment_in_scope, reverse_funding_line, reverse_payment
 from cocon.rights import Right
 from cocon.web.auth import needs
 from cocon.web.money_support import refused
@@ -28,16 +26,7 @@ def _payment(
     """Find a project's payment on a line whose allocation scope holds; else not found."""
     scope = current_scope(request, session)
     project = get_project(session, code, scope)
-    payment = find_payment(session, voucher, project)
-    line = session.get(FundingLine, payment.funding_line_id)
-    allocation = session.get(Allocation, line.allocation_id)
-    # Money from above is paid by whoever holds it: outside reads as no such payment.
-    if not is_within(session.get(Org, allocation.org_id), scope):
-        raise NotFound(
-            _("This project has no payment with the voucher number {voucher}").format(
-                voucher=voucher
-            )
-        )
+    payment, line, allocation = payment_in_scope(session, project, voucher, scope)
     return scope, project, payment, line, allocation
 
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from cocon.allocations import list_allocations
 from cocon.checks import Policies
 from cocon.models import Level
-from cocon.orgs import breadcrumb, search_orgs
+from cocon.orgs import breadcrumb, org_in_scope, search_orgs
 from cocon.profiles import get_profile, qualify
 from cocon.projects import list_projects
 from cocon.rights import Right
@@ -20,7 +20,7 @@ from cocon.settings import Settings
 from cocon.web.auth import needs
 from cocon.web.pagecache import cached_page
 from cocon.web.queries import count_allocations, count_projects, findings_context
-from cocon.web.scope import current_scope, org_in_scope, selected_year
+from cocon.web.scope import current_scope, selected_year
 
 LIST_LIMIT = 50
 SEARCH_LIMIT = 50

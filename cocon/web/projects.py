@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, Router, get, post
@@ -16,17 +14,18 @@ from sqlmodel import Session
 from cocon.allocations import payments_of
 from cocon.checks import Policies
 from cocon.derived import project_funded
-from cocon.errors import CoconError, Forbidden, Invalid, NotFound, Refused
-from cocon.i18n import _
-from cocon.labels import choices, parse_choice, source_label
-from cocon.models import Category, ContributionKind, Level, Org, Project, Status
+from cocon.errors import CoconError, Forbidden, Invalid, Refused
+from cocon.labels import choices, source_label
+from cocon.models import Category, ContributionKind, Org, Project, Status
 from cocon.orgs import breadcrumb, level_name
-from cocon.projects import (
-    change_status,
-    contributions_of,
-    get_project,
-    parse_year,
+from cocon.project_list import (
+    FILTER_PARAMS,
+    LEVEL_KEYS,
+    parse_project_filters,
+    project_rows,
+    project_totals,
 )
+from cocon.projects import change_status, contributions_of, get_project
 from cocon.review import review_panel, status_history
 from cocon.rights import Right, status_right
 from cocon.rollup import SOURCE_KEYS
@@ -35,20 +34,12 @@ from cocon.web.audit import project_history
 from cocon.web.auth import current_account, needs, require
 from cocon.web.errors import status_of
 from cocon.web.pagecache import cached_page
-from cocon.web.queries import (
-    SORT_KEYS,
-    ProjectFilters,
-    funding_lines,
-    project_rows,
-    project_totals,
-)
-from cocon.web.scope import current_scope, org_in_scope, years_with_data
+from cocon.web.queries import funding_lines
+from cocon.web.scope import current_scope, years_with_data
 
 PAGE_SIZE = 50
 # Above this many orgs in scope, owner and site are typed as codes instead of picked.
 ORG_CHOICES_LIMIT = 600
-FILTER_PARAMS = ("year", "status", "category", "level", "under", "partner", "q")
-LEVEL_KEYS = {level.name.lower(): int(level) for level in Level}
 DONE = ("created", "saved", "status", "returned")
 # Text a code must not hold to stay one segment of a web address.
 # Handlers whose page holds a POST form: only these hand out the CSRF cookie.
@@ -60,45 +51,6 @@ def scoped_url(request: Request, path: str, **params: object) -> str:
     pairs = {"org": request.query_params.get("org"), **params}
     query = urlencode({k: v for k, v in pairs.items() if v not in (None, "")})
     return f"{path}?{query}" if query else path
-
-
-def _level(raw: str) -> int:
-    value = LEVEL_KEYS.get(raw.lower()) or (int(raw) if raw.isdigit() else 0)
-    if value not in LEVEL_KEYS.values():
-        names = " / ".join(level_name(level) for level in Level)
-        raise Invalid(_("Choose one of: {choices}").format(choices=names), field="level")
-    return value
-
-
-def parse_filters(
-    session: Session, scope: Org, params: Mapping[str, str]
-) -> tuple[ProjectFilters, int, dict[str, str]]:
-    """Read the list's filters, sorting and page from the query; collect errors by field."""
-    raw = {key: (params.get(key) or "").strip() for key in (*FILTER_PARAMS, "sort", "dir", "page")}
-    errors: dict[str, str] = {}
-    parsers = {
-        "year": parse_year,
-        "status": lambda text: parse_choice(Status, text, "status"),
-        "category": lambda text: parse_choice(Category, text, "category"),
-        "level": _level,
-        "under": lambda text: org_in_scope(session, text, scope),
-    }
-    values: dict[str, Any] = {}
-    for key, parse in parsers.items():
-        if raw[key]:
-            try:
-                values[key] = parse(raw[key])
-            except (Invalid, NotFound) as error:
-                errors[key] = error.message
-    page = int(raw["page"]) if raw["page"].isdigit() and int(raw["page"]) > 0 else 1
-    filters = ProjectFilters(
-        **values,
-        partner=raw["partner"][:200],
-        text=raw["q"][:200],
-        sort=raw["sort"] if raw["sort"] in SORT_KEYS else "code",
-        descending=raw["dir"] == "desc",
-    )
-    return filters, page, errors
 
 
 def list_link(request: Request):
@@ -118,7 +70,7 @@ def list_link(request: Request):
 def project_list(request: Request, session: NamedDependency[Session]) -> Template | Response:
     """List the projects of scope, filtered, sorted and paged, with totals of the filtered set."""
     scope = current_scope(request, session)
-    filters, page, errors = parse_filters(session, scope, request.query_params)
+    filters, page, errors = parse_project_filters(session, scope, request.query_params)
 
     def build_context() -> dict:
         totals, rows, shown = None, [], page

@@ -11,7 +11,6 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from cocon.checks import Policies
-from cocon.filters import ProjectFilters, project_conditions
 from cocon.findings_stream import first_failing_rows
 from cocon.models import (
     Allocation,
@@ -109,77 +108,6 @@ def large_units(
 
 
 # --- Projects list, project detail and partner pages -------------------------------------
-
-SORT_KEYS = ("code", "name", "budget", "funded", "year")
-
-
-def funded_column(project=Project):
-    """Return the SQL sum of a project's funding from every level and its partners."""
-    return (
-        project.drawn_l1_fen
-        + project.drawn_l2_fen
-        + project.drawn_l3_fen
-        + project.drawn_l4_fen
-        + project.drawn_l5_fen
-        + project.partners_fen
-    )
-
-
-@dataclass(frozen=True)
-class ProjectTotals:
-    """Count and money of a whole filtered set of projects."""
-
-    count: int
-    budget: int
-    funded: int
-    paid: int
-
-
-def _project_conditions(owner, scope: Org, filters: ProjectFilters) -> list:
-    return [within(owner, scope), *project_conditions(filters, owner)]
-
-
-def project_totals(session: Session, scope: Org, filters: ProjectFilters) -> ProjectTotals:
-    """Count and sum budget, funding and payments over every project the filters keep."""
-    owner = aliased(Org)
-    statement = (
-        select(
-            func.count(Project.id),
-            func.coalesce(func.sum(Project.budget_fen), 0),
-            func.coalesce(func.sum(funded_column()), 0),
-            func.coalesce(func.sum(Project.paid_fen), 0),
-        )
-        .join(owner, owner.id == Project.owner_id)
-        .where(*_project_conditions(owner, scope, filters))
-    )
-    count, budget, funded, paid = session.execute(statement).one()
-    return ProjectTotals(int(count), int(budget), int(funded), int(paid))
-
-
-def project_rows(
-    session: Session, scope: Org, filters: ProjectFilters, *, limit: int, offset: int = 0
-) -> list[tuple[Project, Org, Org, int]]:
-    """Return one page of the projects the filters keep, with owner, site and funding, sorted."""
-    owner, site = aliased(Org), aliased(Org)
-    key = {
-        "code": Project.code,
-        "name": Project.name,
-        "budget": Project.budget_fen,
-        "funded": funded_column(),
-        "year": Project.year,
-    }[filters.sort if filters.sort in SORT_KEYS else "code"]
-    order = key.desc() if filters.descending else key.asc()
-    statement = (
-        select(Project, owner, site, funded_column())
-        .join(owner, owner.id == Project.owner_id)
-        .join(site, site.id == Project.site_id)
-        .where(*_project_conditions(owner, scope, filters))
-        .order_by(order, Project.code)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [(p, o, s, int(f)) for p, o, s, f in session.execute(statement)]
-
 
 @dataclass(frozen=True)
 class LineRow:

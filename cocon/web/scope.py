@@ -16,7 +16,7 @@ from sqlmodel import Session
 from cocon.errors import Invalid, NotFound
 from cocon.i18n import _
 from cocon.models import Allocation, Org, Project
-from cocon.orgs import get_org, is_within, resolve_org
+from cocon.orgs import is_within, resolve_org
 from cocon.projects import parse_year
 from cocon.scope import allocation_scope, project_scope
 from cocon.web.auth import current_account
@@ -42,14 +42,6 @@ def current_scope(request: Request, session: Session) -> Org:
         raise NotFound(_("No org has the code {code}").format(code=picked)) from None
     if not is_within(org, root):
         raise NotFound(_("No org has the code {code}").format(code=picked))
-    return org
-
-
-def org_in_scope(session: Session, code: str, scope: Org) -> Org:
-    """Return the org with code if it lies in scope; outside it reads as not found."""
-    org = get_org(session, code)
-    if not is_within(org, scope):
-        raise NotFound(_("No org has the code {code}").format(code=code.strip()))
     return org
 
 

@@ -36,10 +36,11 @@ from cocon.checks import Policies
 from cocon.errors import Invalid, Refused
 from cocon.i18n import _, current_language
 from cocon.models import Org
+from cocon.project_list import parse_project_filters
 from cocon.rights import Right, may
 from cocon.web.auth import current_account, needs, record_apart
 from cocon.web.errors import error_page
-from cocon.web.projects import FORM_PAGE, parse_filters, scoped_url
+from cocon.web.projects import FORM_PAGE, scoped_url
 from cocon.web.scope import current_scope
 from cocon.web.uploads import Upload, UploadStore, as_file, clean_name, read_limited
 from cocon.workbook.exporter import export_workbook
@@ -317,7 +318,7 @@ def export(
 ) -> Stream:
     """Download finance's workbook of the scope, the year and the project list's filters."""
     scope = current_scope(request, session)
-    filters, _page, errors = parse_filters(session, scope, request.query_params)
+    filters, _page, errors = parse_project_filters(session, scope, request.query_params)
     if errors:
         raise Invalid("; ".join(errors.values()))
     year = filters.year

@@ -31,6 +31,7 @@ from cocon.web.scope import allowed_root, current_scope
 
 MANAGE = needs(Right.MANAGE_USERS)
 MANAGE_FORM = needs(Right.MANAGE_USERS, csrf_form=True)
+ACCOUNT_DONE = ("password", "token", "revoked")
 FIELDS = ("username", "display_name", "role", "org", "password", "active")
 
 
@@ -165,13 +166,35 @@ def user_update(
     return Redirect("/users?done=saved", status_code=303)
 
 
+def _account_context(session: Session, account, errors: dict, **extra) -> dict:
+    """Gather what the account page shows: who, where, the password form and the API tokens."""
+    from cocon.times import china_time
+    from cocon.tokens import list_tokens, token_state, token_state_name
+    from cocon.user_models import User
+
+    org = session.get(Org, account.org_id)
+    user = session.get(User, account.id)
+    tokens = [
+        {
+            "token": token,
+            "active": (state := token_state(token, user)) == "active",
+            "state": token_state_name(state),
+            "created": china_time(token.created_at),
+            "last_used": china_time(token.last_used_at) if token.last_used_at else "",
+            "expires": china_time(token.expires_at) if token.expires_at else "",
+        }
+        for token in list_tokens(session, user)
+    ]
+    context = {"account": account, "trail": breadcrumb(session, org), "errors": errors}
+    return {"done": False, "tokens": tokens, "new_token": None, "token_values": {}, **context, **extra}
+
+
 @get("/account", name="account_page", sync_to_thread=True, opt=needs(Right.SIGNED_IN, csrf_form=True))
 def account_page(request: Request, session: NamedDependency[Session]) -> Template:
-    """Show who is signed in, where, and the form to change one's password."""
+    """Show who is signed in, where, the form to change one's password, and one's API tokens."""
     account = current_account(request)
-    org = session.get(Org, account.org_id)
-    done = request.query_params.get("done") == "password"
-    context = {"account": account, "trail": breadcrumb(session, org), "errors": {}, "done": done}
+    done = request.query_params.get("done")
+    context = _account_context(session, account, {}, done=done if done in ACCOUNT_DONE else False)
     return Template("users/account.html", context=context)
 
 
@@ -196,14 +219,59 @@ def account_password(
             session.rollback()
             errors["password"] = error.message
     if errors:
-        org = session.get(Org, account.org_id)
-        context = {"account": account, "trail": breadcrumb(session, org), "errors": errors}
-        return Template("users/account.html", context={**context, "done": False}, status_code=400)
+        context = _account_context(session, account, errors)
+        return Template("users/account.html", context=context, status_code=400)
     request.set_session({**request.session, "epoch": user.session_epoch})
     return Redirect("/account?done=password", status_code=303)
 
 
-ROUTES = [user_list, user_new, user_create, user_edit, user_update, account_page, account_password]
+@post("/account/tokens", name="token_create", sync_to_thread=True, opt=needs(Right.SIGNED_IN))
+def token_create(
+    request: Request, session: NamedDependency[Session], data: URLEncodedBody[dict[str, str]]
+) -> Template:
+    """Make an API token and show its secret, this once (a redirect would have to keep it)."""
+    from cocon.tokens import create_token
+    from cocon.user_models import User
+
+    account = current_account(request)
+    values = {key: str(data.get(key) or "").strip() for key in ("name", "expires_on")}
+    try:
+        _token, secret = create_token(
+            session, session.get(User, account.id), values["name"], values["expires_on"]
+        )
+    except Invalid as error:
+        session.rollback()
+        errors = {f"token_{error.field or 'name'}": error.message}
+        context = _account_context(session, account, errors, token_values=values)
+        return Template("users/account.html", context=context, status_code=400)
+    context = _account_context(session, account, {}, new_token=secret, done="token")
+    return Template("users/account.html", context=context)
+
+
+@post("/account/tokens/{token_id:int}/revoke", name="token_revoke", sync_to_thread=True, opt=needs(Right.SIGNED_IN))
+def token_revoke(
+    token_id: FromPath[int], request: Request, session: NamedDependency[Session]
+) -> Redirect:
+    """Revoke one of one's own API tokens."""
+    from cocon.tokens import find_token, revoke_token
+    from cocon.user_models import User
+
+    user = session.get(User, current_account(request).id)
+    revoke_token(session, user, find_token(session, user, str(token_id)))
+    return Redirect("/account?done=revoked", status_code=303)
+
+
+ROUTES = [
+    user_list,
+    user_new,
+    user_create,
+    user_edit,
+    user_update,
+    account_page,
+    account_password,
+    token_create,
+    token_revoke,
+]
 
 
 def router() -> Router:

@@ -26,6 +26,7 @@ from cocon.models import Org, Project, Status, StatusChange
 from cocon.orgs import resolve_org
 from cocon.projects import FieldErrors, ProjectInput, clean_project, status_path
 from cocon.rights import may_submit
+from cocon.versions import SavedMeanwhile, check_row_version
 from cocon.workbook.steps import in_scope, outside_scope
 
 CHUNK = 10_000  # codes looked up per statement (all in one parameter)
@@ -216,6 +217,9 @@ class _Checker:
                     and not current["owner_path"].startswith(scope.path)
                 ):
                     raise outside_scope(_("This code cannot be used; choose another"), "code")
+                if "version" not in failed:
+                    read_at = current["version"] if current else None
+                    _collect(found, check_row_version, read_at, values.get("version"))
                 # A blank status keeps an existing project where it is; a new one starts as a draft.
                 blank_status = current["status"] if current else Status.DRAFT
                 target = _collect(
@@ -291,11 +295,14 @@ def _write(
         names = [
             name for name in (*STORED, "status", "version") if name != "code" and name in updates[0]
         ]
-        update_rows(
-            connection,
-            Project.__table__,
-            [{"id": row["pid"], **{name: row[name] for name in names}} for row in updates],
-        )
+        rows = [
+            {"id": row["pid"], "read_version": row["before"]["version"],
+             **{name: row[name] for name in names}}
+            for row in updates
+        ]  # fmt: skip
+        # Checked against the version read above: a save that slipped in since is not lost.
+        if update_rows(connection, Project.__table__, rows, guard="version") != len(rows):
+            raise SavedMeanwhile()
     ids = _ids(session, [code for code, _steps in history])
     _audit(inserts, updates, session)
     # One INSERT … SELECT per step of the history (the nth step of every project that takes the
@@ -307,6 +314,9 @@ def _write(
             by_step.setdefault(key, []).append(ids[code])
     changes = StatusChange.__table__
     now = bindparam(None, datetime.now(UTC), type_=changes.c.changed_at.type)
+    actor = actor_of(session)  # who the history names, as cocon.review.log_change does
+    by = bindparam(None, actor.name, type_=changes.c.changed_by.type)
+    by_id = bindparam(None, actor.user_id, type_=changes.c.changed_by_id.type)
     for (_position, before, after), project_ids in sorted(by_step.items(), key=_step_order):
         for start in range(0, len(project_ids), CHUNK):
             chunk = project_ids[start : start + CHUNK]
@@ -315,12 +325,12 @@ def _write(
                 bindparam(None, before, type_=changes.c.from_status.type),
                 bindparam(None, after, type_=changes.c.to_status.type),
                 now,
+                by,
+                by_id,
             ).where(in_list(session, Project.id, chunk))
-            connection.execute(
-                insert(changes).from_select(
-                    ["project_id", "from_status", "to_status", "changed_at"], logged
-                )
-            )
+            columns = ["project_id", "from_status", "to_status", "changed_at", "changed_by",
+                       "changed_by_id"]  # fmt: skip
+            connection.execute(insert(changes).from_select(columns, logged))
     new = {row["code"] for row in inserts}
     refresh_projects(session, [ids[code] for code, _steps in history if code not in new])
     note_checked_projects(session, [ids[code] for code in new])

@@ -81,7 +81,13 @@ class Formats:
 
 # How the cells of a column go into write_row; others are written one by one after it.
 _TEXT, _MONEY, _COUNT, _DATE = range(4)
-_CODES = {Kind.AMOUNT: _MONEY, Kind.COUNT: _COUNT, Kind.YEAR: _COUNT, Kind.DATE: _DATE}
+_CODES = {
+    Kind.AMOUNT: _MONEY,
+    Kind.COUNT: _COUNT,
+    Kind.YEAR: _COUNT,
+    Kind.VERSION: _COUNT,
+    Kind.DATE: _DATE,
+}
 
 
 class SheetWriter:

@@ -159,7 +159,12 @@ def _summary_chart(writer: SheetWriter, roots: list[RollupNode], rooted: bool) -
 def write_partners(context: _Context) -> None:
     """Write the partners that contribute to the exported projects (every one unscoped)."""
     statement = select(
-        Partner.credit_code, Partner.name, Partner.kind, Partner.contact, Partner.phone
+        Partner.credit_code,
+        Partner.name,
+        Partner.kind,
+        Partner.contact,
+        Partner.phone,
+        Partner.version,
     ).order_by(Partner.credit_code)
     if context.root is not None or context.year is not None or context.conditions:
         used = context.projects_in_scope(
@@ -168,10 +173,11 @@ def write_partners(context: _Context) -> None:
         statement = statement.where(Partner.id.in_(used))
     writer = SheetWriter(context, PARTNERS, PARTNERS.columns)
     writer.start(context.count(statement))
-    for credit_code, name, kind, contact, phone in context.stream(statement):
+    for credit_code, name, kind, contact, phone, version in context.stream(statement):
         if not context.with_contacts:
             contact = phone = None
-        writer.typed_row((credit_code, name, context.named(PartnerKind, kind), contact, phone))
+        named = context.named(PartnerKind, kind)
+        writer.typed_row((credit_code, name, named, contact, phone, version))
     writer.finish()
 
 
@@ -195,6 +201,7 @@ def write_projects(context: _Context) -> None:
             Project.area_m2,
             Project.households_served,
             Project.description,
+            Project.version,
             owner.name,
             site.name,
             Project.drawn_l1_fen
@@ -220,8 +227,8 @@ def write_projects(context: _Context) -> None:
     writer.start(context.count(statement))
     for row in context.stream(statement):
         (code, name, owner_code, site_code, category, year, status, start, end, budget) = row[:10]
-        area, households, description, owner_name, site_name, funded, paid = row[10:17]
-        approved_by, approved_at = row[17:]
+        area, households, description, version, owner_name, site_name, funded, paid = row[10:18]
+        approved_by, approved_at = row[18:]
         writer.typed_row(
             (
                 code,
@@ -237,6 +244,7 @@ def write_projects(context: _Context) -> None:
                 area,
                 households,
                 description,
+                version,
                 owner_name,
                 site_name,
                 funded,
@@ -257,6 +265,7 @@ def write_funding(context: _Context) -> None:
             Project.code,
             Allocation.code,
             FundingLine.amount_fen,
+            FundingLine.version,
             holder.name,
             holder.level,
             origin.name,
@@ -273,14 +282,15 @@ def write_funding(context: _Context) -> None:
     ).order_by(Project.code, Allocation.code)
     writer = SheetWriter(context, FUNDING, (*FUNDING.columns, *FUNDING_EXTRAS))
     writer.start(context.count(statement))
-    for code, allocation_code, amount, org_name, level, source, source_level in context.stream(
-        statement
+    for project, allocation, amount, version, org_name, level, source, source_level in (
+        context.stream(statement)
     ):
         writer.typed_row(
             (
-                code,
-                allocation_code,
+                project,
+                allocation,
                 amount,
+                version,
                 org_name,
                 level_name(level),
                 source,
@@ -325,6 +335,7 @@ def write_allocations(context: _Context) -> None:
             Allocation.amount_fen,
             parent.code,
             Allocation.source_note,
+            Allocation.version,
             holder.name,
             Allocation.drawn_fen,
             Allocation.sub_allocated_fen,

@@ -22,6 +22,7 @@ from cocon.errors import Invalid, SourceProblem
 from cocon.fields import is_example_code
 from cocon.i18n import _, use_language
 from cocon.labels import label
+from cocon.versions import parse_version
 from cocon.workbook.export_layout import is_totals_row as labelled_total
 from cocon.workbook.schema import (
     SHEETS_BY_KEY,
@@ -426,6 +427,8 @@ def read_value(column: Column, value: object, is_formula: bool = False) -> objec
             ).format(value=value),
             field=column.key,
         )
+    if column.kind is Kind.VERSION:
+        return parse_version(value)
     if isinstance(value, str):
         value = value.strip()
         return value or None

@@ -22,6 +22,7 @@ class Kind(StrEnum):
     COUNT = "count"
     YEAR = "year"
     CHOICE = "choice"
+    VERSION = "version"  # the version of the record the row was read at (cocon.versions)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ PROJECT_REF = Column(
 ALLOCATION_REF = Column(
     "allocation", "资金编号", "Allocation code", Kind.CODE, True, EXAMPLE_ALLOCATION, width=16
 )
+# The version a row was exported at: blank in the template and in hand-made rows (no check).
+VERSION = Column("version", "版本", "Version", Kind.VERSION, False, None, width=8)
 
 PROFILES = Sheet(
     "profiles",
@@ -114,6 +117,7 @@ PROFILES = Sheet(
             UnitType,
             width=18,
         ),
+        VERSION,
     ),
     ("code",),
     N_("One row per community: households and residents, and its type of large community unit."),
@@ -136,6 +140,7 @@ PARTNERS = Sheet(
         Column("kind", "单位类型", "Kind", Kind.CHOICE, True, PartnerKind.ENTERPRISE, PartnerKind),
         Column("contact", "联系人", "Contact", Kind.TEXT, False, "王明"),
         Column("phone", "联系电话", "Phone", Kind.CODE, False, "0571-88880000", width=16),
+        VERSION,
     ),
     ("credit_code",),
     N_("One row per partner unit, known by its unified social credit code."),
@@ -178,6 +183,7 @@ PROJECTS = Sheet(
         ),
         Column("households_served", "受益户数", "Households served", Kind.COUNT, False, 10000),
         Column("description", "项目简介", "Description", Kind.TEXT, False, "", width=40),
+        VERSION,
     ),
     ("code",),
     N_("One row per project; its status is reached step by step from draft."),
@@ -243,6 +249,7 @@ ALLOCATIONS = Sheet(
         ),
         Column("parent", "上级资金编号", "Parent allocation", Kind.CODE, False, "", width=16),
         Column("source_note", "资金来源", "Source", Kind.TEXT, False, "区级共建专项资金", width=24),
+        VERSION,
     ),
     ("code",),
     N_(
@@ -266,6 +273,7 @@ FUNDING = Sheet(
             width=16,
             aliases=("金额", "安排金额"),
         ),
+        VERSION,
     ),
     ("project", "allocation"),
     N_("How much each project draws from an allocation of its owner org or an org above it."),

@@ -29,6 +29,7 @@ from cocon.projects import (
     get_project,
     set_contribution,
 )
+from cocon.versions import check_row_version
 
 Row = dict[str, object]
 Change = tuple[dict | None, SQLModel]
@@ -59,6 +60,11 @@ def _gather(errors: list[Invalid], column: str, call: Callable, *args, **kwargs)
     except Invalid as error:
         errors.append(error)
     return None
+
+
+def _read_at(row: Row, record: SQLModel | None) -> None:
+    """Refuse a row exported before someone else saved its record (see cocon.versions)."""
+    check_row_version(getattr(record, "version", None), row.get("version"))
 
 
 def _text(row: Row, column: str) -> str:
@@ -137,6 +143,7 @@ def profile_step(
     """Create or update a community profile."""
     org = _org(session, row, "code", scope)
     existing = get_profile(session, org)
+    _read_at(row, existing)
     before = snapshot(existing)
     errors: list[Invalid] = []
     values = {
@@ -155,6 +162,7 @@ def partner_step(
 ) -> Change:
     """Create or update a partner unit by its credit code (partners belong to no org: any scope)."""
     existing = find_partner(session, normalize_credit_code(_key(row, "credit_code")))
+    _read_at(row, existing)
     before = snapshot(existing)
     return before, save_partner(
         session,
@@ -174,6 +182,7 @@ def allocation_step(
     existing = find_allocation(session, _key(row, "code"))
     if existing is not None and not is_within(session.get(Org, existing.org_id), scope):
         raise outside_scope(_("This code cannot be used; choose another"), "code")
+    _read_at(row, existing)
     before = snapshot(existing)
     parent_code = _text(row, "parent")
     parent = _allocation(session, parent_code, scope, "parent") if parent_code else None
@@ -231,9 +240,11 @@ def funding_step(
     """Create or update what a project draws from an allocation."""
     project, allocation = _line_ends(session, row, scope)
     try:
-        before = snapshot(get_funding_line(session, project, allocation))
+        existing = get_funding_line(session, project, allocation)
     except NotFound:
-        before = None
+        existing = None
+    _read_at(row, existing)
+    before = snapshot(existing)
     return before, _field(
         "amount", draw, session, policies, project, allocation, row.get("amount")
     ).row

@@ -69,6 +69,7 @@ NUMBER_FORMATS: dict[Kind, str] = {
     Kind.DATE: "yyyy-mm-dd",
     Kind.COUNT: "0",
     Kind.YEAR: "0",
+    Kind.VERSION: "0",
 }
 YEAR_RANGE = (2000, 2100)
 
@@ -239,6 +240,11 @@ def _write_instructions(ws: Worksheet, language: str) -> None:
             "The import is all or nothing: if any row has an error nothing is imported, and "
             "each error names the sheet, the row and the column so that you can correct it "
             "and import the workbook again."
+        ),
+        _(
+            "The Version column says which version of each record an export was made from; "
+            "leave it blank in rows you write yourself. If someone changed a record after "
+            "your export, its row is refused: export again and make your changes there."
         ),
     )
     for step in steps:

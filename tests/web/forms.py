@@ -7,6 +7,22 @@ from html import unescape
 
 from litestar.testing import TestClient
 
+# A new project as an office of Wenhui Street would enter it (the code left to the form).
+NEW_PROJECT = {
+    "name": "胜利社区四点半课堂",
+    "code": "",
+    "owner": "330105017",
+    "site": "330105017003",
+    "category": "child_care",
+    "year": "2024",
+    "start_date": "2024-03-01",
+    "end_date": "2024-06-30",
+    "budget": "12万",
+    "area_m2": "180",
+    "households_served": "600",
+    "description": "放学后托管",
+}
+
 
 def csrf_token(client: TestClient, path: str) -> str:
     """GET a page with a form and return its CSRF token (the client keeps the cookie)."""

@@ -24,7 +24,7 @@ from cocon.user_models import WaitingUpload
 from tests.conftest import another_writer
 from tests.liveserver import LiveServer
 from tests.web.conftest import SIGNED_IN, signed_client
-from tests.web.forms import csrf_token
+from tests.web.forms import NEW_PROJECT, csrf_token
 from tests.workbooks import many_projects
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -32,19 +32,6 @@ WENHUI = "330105017"
 # Enough rows that checking them takes seconds (a 100,000-row sheet takes about 17 s).
 PREVIEW_ROWS = 30_000
 SAVES = 10
-NEW_PROJECT = {
-    "name": "胜利社区四点半课堂",
-    "owner": WENHUI,
-    "site": "330105017003",
-    "category": "child_care",
-    "year": "2024",
-    "start_date": "2024-03-01",
-    "end_date": "2024-06-30",
-    "budget": "12万",
-    "area_m2": "180",
-    "households_served": "600",
-    "description": "放学后托管",
-}
 
 
 def project_codes(url: str, prefix: str) -> list[str]:

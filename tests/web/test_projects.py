@@ -13,7 +13,7 @@ from cocon.derived import project_funded
 from cocon.models import Org, Project, StatusChange
 from cocon.money import format_yuan
 from cocon.web import projects as project_pages
-from tests.web.forms import csrf_token, field_error
+from tests.web.forms import NEW_PROJECT, csrf_token, field_error
 
 WENHUI = "330105017"
 
@@ -235,21 +235,6 @@ def test_project_outside_scope_or_unknown_is_404(client):
 
 # --- forms ----------------------------------------------------------------------------------
 
-GOOD = {
-    "name": "胜利社区四点半课堂",
-    "code": "",
-    "owner": WENHUI,
-    "site": "330105017003",
-    "category": "child_care",
-    "year": "2024",
-    "start_date": "2024-03-01",
-    "end_date": "2024-06-30",
-    "budget": "12万",
-    "area_m2": "180",
-    "households_served": "600",
-    "description": "放学后托管",
-}
-
 
 def test_project_form_offers_orgs_and_categories_in_scope(client):
     html = client.get(f"/projects/new?org={WENHUI}&lang=en").text
@@ -277,7 +262,7 @@ def test_project_create_redirects_and_the_project_exists(fresh_client, fresh_url
     token = csrf_token(fresh_client, f"/projects/new?org={WENHUI}")
     response = fresh_client.post(
         f"/projects/new?org={WENHUI}",
-        data={**GOOD, "_csrf_token": token},
+        data={**NEW_PROJECT, "_csrf_token": token},
         follow_redirects=False,
     )
     assert response.status_code == 303
@@ -292,7 +277,7 @@ def test_project_create_redirects_and_the_project_exists(fresh_client, fresh_url
 def test_project_create_with_errors_keeps_input_and_saves_nothing(fresh_client, fresh_url):
     token = csrf_token(fresh_client, "/projects/new")
     typed = {
-        **GOOD,
+        **NEW_PROJECT,
         "name": "",
         "code": "MY-001",
         "site": "330105008052",  # a community outside the owner's street
@@ -315,7 +300,7 @@ def test_project_create_with_errors_keeps_input_and_saves_nothing(fresh_client, 
 
 def test_project_create_refuses_an_owner_outside_scope(fresh_client, fresh_url):
     token = csrf_token(fresh_client, f"/projects/new?org={WENHUI}")
-    data = {**GOOD, "owner": "330105008", "site": "330105008052", "_csrf_token": token}
+    data = {**NEW_PROJECT, "owner": "330105008", "site": "330105008052", "_csrf_token": token}
     response = fresh_client.post(f"/projects/new?org={WENHUI}&lang=en", data=data)
     assert response.status_code == 400
     assert "330105008" in field_error(response.text, "owner")
@@ -328,7 +313,7 @@ def test_project_edit_shows_values_and_saves(fresh_client, fresh_url):
     assert 'value="100,000.00"' in html and 'value="2023-06-01"' in html
     token = re.search(r'name="_csrf_token" value="([^"]+)"', html)[1]
     data = {
-        **GOOD,
+        **NEW_PROJECT,
         "name": "现代城社区共享客厅（二期）",
         "code": "GS-2023-004",
         "owner": WENHUI,
@@ -348,7 +333,7 @@ def test_project_edit_shows_values_and_saves(fresh_client, fresh_url):
 
 def test_project_edit_with_errors_saves_nothing(fresh_client, fresh_url):
     token = csrf_token(fresh_client, "/projects/GS-2023-004/edit")
-    data = {**GOOD, "code": "GS-2023-001", "year": "1999", "_csrf_token": token}
+    data = {**NEW_PROJECT, "code": "GS-2023-001", "year": "1999", "_csrf_token": token}
     response = fresh_client.post("/projects/GS-2023-004/edit?lang=en", data=data)
     assert response.status_code == 400
     assert field_error(response.text, "code") == "This code cannot be used; choose another"
@@ -408,7 +393,7 @@ def test_project_status_change_outside_scope_is_404(fresh_client, fresh_url):
 
 def test_project_create_without_csrf_token_is_403(fresh_client, fresh_url):
     fresh_client.get("/projects/new")  # the cookie alone is not enough
-    response = fresh_client.post("/projects/new", data=GOOD)
+    response = fresh_client.post("/projects/new", data=NEW_PROJECT)
     assert response.status_code == 403
     assert 'class="error"' in response.text
     assert len(all_projects(fresh_url)) == 36

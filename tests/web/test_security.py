@@ -21,6 +21,7 @@ import cocon.users
 from cocon import db
 from cocon.demo import DEMO_PASSWORD
 from cocon.models import Project
+from cocon.project_input import project_values
 from cocon.settings import LOOPBACK_HOSTS
 from cocon.user_models import LoginFailure, WebSession
 from cocon.users import (
@@ -34,7 +35,6 @@ from cocon.users import (
 from cocon.web import auth, create_app, sessions
 from cocon.web.app import host_allowed
 from cocon.web.auth import client_address, is_https
-from cocon.web.project_forms import project_values
 from cocon.web.sessions import SESSION_COOKIE
 from tests.conftest import Cli, snapshot
 from tests.web.conftest import (

@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 from cocon import db
 from cocon.checks import Policies
 from cocon.errors import Refused
-from cocon.models import Org, Project
+from cocon.models import Org, Project, StatusChange
+from cocon.orgs import get_org
 from cocon.user_models import WaitingUpload
 from cocon.users import find_user
 from cocon.web import scope as web_scope
@@ -392,7 +393,7 @@ def test_export_of_a_street_holds_none_of_another_street(web):
 def test_export_outside_the_allowed_tree_or_unknown_is_404(web, monkeypatch):
     assert web.get("/export?org=999999").status_code == 404
     monkeypatch.setattr(
-        web_scope, "allowed_root", lambda request, session: web_scope.get_org(session, WENHUI)
+        web_scope, "allowed_root", lambda request, session: get_org(session, WENHUI)
     )
     assert web.get(f"/export?org={SHANGTANG}").status_code == 404
     assert web.get(f"/export?org={WENHUI}").status_code == 200
@@ -416,3 +417,36 @@ def test_an_import_by_a_user_approves_nothing(writer, fresh_url):
     assert confirm_url(html) is None
     assert find_project(fresh_url, "T-A1") is None
 
+
+
+def test_an_imported_status_change_names_the_importing_user_in_the_history(fresh_url, backend):
+    from tests.web.conftest import sign_in, signed_client
+
+    with signed_client(fresh_url, backend) as client:
+        client.cookies.clear()
+        sign_in(client, "wenhui-office")
+        rows = [project("T-S1", status="已申报")]  # owned by Wenhui Street: its office submits
+        html = upload(client, xlsx_bytes({"共建项目": table("projects", rows)}), WENHUI).text
+        done = client.post(confirm_url(html), data={"_csrf_token": form_token(html)})
+        assert done.status_code == 200 and "1 created" in done.text
+        page = client.get("/projects/T-S1?lang=en").text
+    engine = db.make_engine(fresh_url)
+    try:
+        with db.session_scope(engine) as session:
+            office = find_user(session, "wenhui-office")
+            statement = (
+                select(StatusChange.to_status, StatusChange.changed_by, StatusChange.changed_by_id)
+                .join(Project, Project.id == StatusChange.project_id)
+                .where(Project.code == "T-S1")
+                .order_by(StatusChange.id)
+            )
+            history = [tuple(row) for row in session.execute(statement)]
+            assert history == [
+                ("draft", "wenhui-office", office.id),
+                ("submitted", "wenhui-office", office.id),
+            ]
+    finally:
+        engine.dispose()
+    shown = page[page.index("Status history") :]
+    shown = shown[: shown.index("</table>")]  # the page's status history, not its audit trail
+    assert shown.count("<td>wenhui-office</td>") == 2
