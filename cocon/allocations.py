@@ -21,7 +21,7 @@ from cocon.commitments import (
     lock_row,
     positive_amount,
 )
-from cocon.derived import refresh_allocation, refresh_projects_drawing_on
+from cocon.derived import refresh_allocation, refresh_projects_drawing_on, set_origins
 from cocon.errors import Invalid, NotFound, Refused
 from cocon.fields import clean_code, clean_text, parse_year
 from cocon.funding import (
@@ -151,13 +151,17 @@ def save_allocation(
     allocation.org_id, allocation.year, allocation.amount_fen = org.id, year_value, fen
     allocation.parent_id = parent.id if parent else None
     allocation.source_note = note
+    created = allocation.id is None
     session.add(allocation)
     session.flush()
+    tree = set_origins(session, allocation.id)
     refresh_allocation(session, allocation.id)
     for parent_id in {old_parent_id, allocation.parent_id} - {None}:
         refresh_allocation(session, parent_id)
-    if old_org_id is not None and old_org_id != allocation.org_id:
-        refresh_projects_drawing_on(session, allocation.id)
+    moved = (old_org_id, old_parent_id) != (allocation.org_id, allocation.parent_id)
+    if not created and moved:
+        # Its holder level, or the origin of its whole tree, changed: so did what projects draw.
+        refresh_projects_drawing_on(session, tree)
     return Saved(allocation, warnings)
 
 

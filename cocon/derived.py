@@ -41,6 +41,7 @@ FIGURE_SUMS = (
     "partners_fen",
     "paid_fen",
     "failing_checks",
+    *(f"holder_l{level}_fen" for level in range(1, 6)),
 )
 _figures_table = OrgFigures.__table__
 _project_table = Project.__table__
@@ -65,23 +66,34 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
 
 
 def refresh_projects(session: Session, ids: Iterable[int]) -> None:
-    """Recompute the funding by level, partner money, paid and failing checks of projects."""
+    """Recompute the funding by origin and holder level, partner money, paid and failing checks
+    of projects."""
     ids = list(ids)
     if _defer(session, "projects", ids):
         return
     session.flush()
     connection = session.connection()
+    root, holder = aliased(Allocation), aliased(Org)
     for chunk in _chunks(ids):
         by_level: dict[int, dict[int, int]] = defaultdict(dict)
-        for project_id, level, amount in connection.execute(
-            select(FundingLine.project_id, Org.level, func.sum(FundingLine.counted_fen()))
+        by_holder: dict[int, dict[int, int]] = defaultdict(dict)
+        for project_id, level, holder_level, amount in connection.execute(
+            select(
+                FundingLine.project_id, Org.level, holder.level, func.sum(FundingLine.counted_fen())
+            )
             .select_from(FundingLine)
             .join(Allocation, Allocation.id == FundingLine.allocation_id)
-            .join(Org, Org.id == Allocation.org_id)
+            .join(holder, holder.id == Allocation.org_id)
+            # An origin not set yet (rows loaded raw, before recompute_all) counts as the holder.
+            .join(root, root.id == func.coalesce(Allocation.origin_id, Allocation.id))
+            .join(Org, Org.id == root.org_id)
             .where(in_list(connection, FundingLine.project_id, chunk))
-            .group_by(FundingLine.project_id, Org.level)
+            .group_by(FundingLine.project_id, Org.level, holder.level)
         ):
-            by_level[project_id][level] = int(amount)
+            origin = by_level[project_id]
+            origin[level] = origin.get(level, 0) + int(amount)
+            held = by_holder[project_id]
+            held[holder_level] = held.get(holder_level, 0) + int(amount)
         partners = {
             project_id: int(amount)
             for project_id, amount in connection.execute(
@@ -127,6 +139,10 @@ def refresh_projects(session: Session, ids: Iterable[int]) -> None:
                 {
                     "id": project_id,
                     **{f"drawn_l{level}_fen": levels.get(level, 0) for level in range(1, 6)},
+                    **{
+                        f"holder_l{level}_fen": by_holder[project_id].get(level, 0)
+                        for level in range(1, 6)
+                    },
                     "partners_fen": given,
                     "paid_fen": sum(paid for _drawn, paid in lines.get(project_id, ())),
                     "failing_checks": project_failures(
@@ -268,16 +284,79 @@ def deferred_refresh(session: Session) -> Iterator[dict[str, IdLog]]:
         refresh_projects(session, chunk)
 
 
-def refresh_projects_drawing_on(session: Session, allocation_id: int) -> None:
-    """Refresh every project that draws on an allocation (after its org or level changed)."""
-    ids = session.execute(
-        select(FundingLine.project_id).where(FundingLine.allocation_id == allocation_id)
-    ).scalars()
-    refresh_projects(session, list(ids))
+def refresh_projects_drawing_on(session: Session, allocation_ids: int | Iterable[int]) -> None:
+    """Refresh every project that draws on allocations (after their org, level or origin changed)."""
+    wanted = [allocation_ids] if isinstance(allocation_ids, int) else list(allocation_ids)
+    connection = session.connection()
+    ids: set[int] = set()
+    for chunk in _chunks(wanted):
+        ids.update(
+            connection.execute(
+                select(FundingLine.project_id).where(
+                    in_list(connection, FundingLine.allocation_id, chunk)
+                )
+            ).scalars()
+        )
+    refresh_projects(session, ids)
+
+
+def set_origins(session: Session, allocation_id: int) -> list[int]:
+    """Set the origin of an allocation and of every allocation passed down from it.
+
+    Returns the ids of that tree, the allocation first, whose projects draw on what it put up.
+    """
+    session.flush()
+    connection = session.connection()
+    table = _allocation_table.c
+    parent_id = connection.execute(
+        select(table.parent_id).where(table.id == allocation_id)
+    ).scalar_one()
+    origin = allocation_id
+    if parent_id is not None:
+        origin = connection.execute(
+            select(func.coalesce(table.origin_id, table.id)).where(table.id == parent_id)
+        ).scalar_one()
+    tree, level = [allocation_id], [allocation_id]
+    while level:  # a sub-allocation goes one org level down at least: at most five steps
+        level = list(
+            connection.execute(select(table.id).where(table.parent_id.in_(level))).scalars()
+        )
+        tree += level
+    for chunk in _chunks(tree):
+        connection.execute(
+            update(_allocation_table)
+            .where(in_list(connection, table.id, chunk))
+            .values(origin_id=origin)
+        )
+    _expire(session, Allocation, tree)
+    return tree
+
+
+def set_all_origins(session: Session) -> None:
+    """Set every allocation's origin, level by level from the roots (after a bulk load)."""
+    session.flush()
+    connection = session.connection()
+    table = _allocation_table.c
+    parent = _allocation_table.alias("parent")
+    connection.execute(update(_allocation_table).values(origin_id=None))
+    connection.execute(
+        update(_allocation_table).where(table.parent_id.is_(None)).values(origin_id=table.id)
+    )
+    for _level in range(4):
+        connection.execute(
+            update(_allocation_table)
+            .where(table.parent_id.is_not(None), table.origin_id.is_(None))
+            .values(
+                origin_id=select(parent.c.origin_id)
+                .where(parent.c.id == table.parent_id)
+                .scalar_subquery()
+            )
+        )
 
 
 def recompute_all(session: Session) -> None:
     """Rebuild every derived figure from the source rows (after a bulk load)."""
+    set_all_origins(session)
     connection = session.connection()
     refresh_allocations(session, connection.execute(select(Allocation.id)).scalars().all())
     refresh_projects(session, connection.execute(select(Project.id)).scalars().all())

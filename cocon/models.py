@@ -164,6 +164,7 @@ FIGURES_TEXT = " || ',' || ".join(
         "partners_fen",
         "paid_fen",
         "failing_checks",
+        *(f"holder_l{level}_fen" for level in range(1, 6)),
     )
 )
 
@@ -171,7 +172,7 @@ FIGURES_TEXT = " || ',' || ".join(
 class OrgFigures(SQLModel, table=True):
     """An org's own project figures for one year, summed over the projects it owns.
 
-    Kept by database triggers on project (migration 0003), so every write path keeps it exact;
+    Kept by database triggers on project (migrations 0003, 0015), so every write path keeps it exact;
     the full-tree rollup reads about one row per org here instead of scanning every project,
     as the text the database generates from the row (migration 0005).
     """
@@ -198,6 +199,11 @@ class OrgFigures(SQLModel, table=True):
     partners_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     failing_checks: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    holder_l1_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    holder_l2_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    holder_l3_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    holder_l4_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    holder_l5_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     # SQLite's migration generates the same text with printf, which costs less on each write.
     figures_text: str | None = Field(
         default=None, sa_column=Column(Text, Computed(FIGURES_TEXT, persisted=True))

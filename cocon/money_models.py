@@ -44,6 +44,9 @@ class Allocation(SQLModel, table=True):
         default=None, foreign_key="allocation.id", index=True, ondelete="RESTRICT"
     )
     source_note: str | None = Field(default=None, max_length=200)
+    # The root of its sub-allocation chain (itself when its org put the money up): who put the
+    # money up. Kept by cocon.derived (set_origins) whenever an allocation is saved.
+    origin_id: int | None = Field(default=None, sa_column=Column(Integer, index=True))
     # Kept by cocon.derived from the funding lines and sub-allocations, for fast rollups.
     drawn_fen: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")

@@ -42,6 +42,11 @@ class Project(SQLModel, table=True):
             "partners_fen",
             "paid_fen",
             "failing_checks",
+            "holder_l1_fen",
+            "holder_l2_fen",
+            "holder_l3_fen",
+            "holder_l4_fen",
+            "holder_l5_fen",
         ),
         ForeignKeyConstraint(
             ["site_id", "site_level"], ["org.id", "org.level"], name="fk_project_site"
@@ -80,6 +85,9 @@ class Project(SQLModel, table=True):
     # The user who last saved it: four eyes keep them from approving it (None: the operator).
     last_edited_by_id: int | None = None
     # Kept by cocon.derived from the funding lines, contributions and payments, for fast rollups.
+    # drawn_l{n}_fen: drawn on money that level put up (the origin: the root allocation of the
+    # drawn allocation's sub-allocation chain); holder_l{n}_fen: drawn on allocations that level
+    # holds (使用/安排单位). Both sum to the same total.
     drawn_l1_fen: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
     )
@@ -103,6 +111,21 @@ class Project(SQLModel, table=True):
     )
     failing_checks: int = Field(
         default=0, sa_column=Column(SmallInteger, nullable=False, server_default="0")
+    )
+    holder_l1_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    holder_l2_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    holder_l3_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    holder_l4_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+    holder_l5_fen: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
     )
 
 

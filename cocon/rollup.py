@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -49,6 +50,11 @@ COLUMNS = (
     "partners",
     "paid",
     "failing",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
     "held",
     "drawn",
 )
@@ -64,6 +70,7 @@ __all__ = [
     "compute_rollup",
     "forget_tree_shapes",
     "node_to_dict",
+    "nodes_to_dicts",
     "rollup_tree",
 ]
 
@@ -74,12 +81,15 @@ class Figures:
 
     projects: Counter = field(default_factory=Counter)
     budget: int = 0
+    # Funding by source level (资金来源层级): drawn on money each level put up, its origin.
     funding_by_level: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
     partners: int = 0
     paid: int = 0
     held: int = 0
     drawn: int = 0
     failing: int = 0
+    # The same funding by the level that holds the allocation drawn on (使用/安排单位).
+    funding_by_holder_level: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
 
     @property
     def project_count(self) -> int:
@@ -102,6 +112,8 @@ class Figures:
         self.budget += other.budget
         for index, amount in enumerate(other.funding_by_level):
             self.funding_by_level[index] += amount
+        for index, amount in enumerate(other.funding_by_holder_level):
+            self.funding_by_holder_level[index] += amount
         self.partners += other.partners
         self.paid += other.paid
         self.held += other.held
@@ -121,6 +133,7 @@ class Figures:
             held=values[COL["held"]],
             drawn=values[COL["drawn"]],
             failing=values[COL["failing"]],
+            funding_by_holder_level=[values[COL[f"h{level}"]] for level in LEVELS],
         )
 
 
@@ -293,11 +306,24 @@ def rollup_org(session: Session, org: Org, year: int | None = None) -> RollupNod
     return rollup_tree(session, org, year, depth=1)[0]
 
 
-def node_to_dict(node: RollupNode) -> dict:
-    """Return a node and its children as plain data, money as decimal strings in yuan."""
+def node_to_dict(node: RollupNode, allocations: Mapping[int, list] | None = None) -> dict:
+    """Return a node and its children as plain data, money as decimal strings in yuan.
+
+    funding is by source level (the level that put the money up); funding_by_holder by the
+    level holding the allocation drawn on. Given allocations (reports by org id, see
+    cocon.allocation_report.reports_of_orgs), each node lists its own allocations' reports.
+    """
     total = node.total
     funding = {key: format_decimal(total.funding_by_level[i]) for i, key in enumerate(SOURCE_KEYS)}
     funding["partners"] = format_decimal(total.partners)
+    by_holder = {
+        key: format_decimal(total.funding_by_holder_level[i]) for i, key in enumerate(SOURCE_KEYS)
+    }
+    extra = {}
+    if allocations is not None:
+        from cocon.allocation_report import report_to_dict
+
+        extra["allocations"] = [report_to_dict(r) for r in allocations.get(node.id, [])]
     return {
         "code": node.code,
         "name": node.name,
@@ -306,11 +332,26 @@ def node_to_dict(node: RollupNode) -> dict:
         "projects_by_status": {status: total.projects.get(status, 0) for status in STATUSES},
         "budget": format_decimal(total.budget),
         "funding": funding,
+        "funding_by_holder": by_holder,
         "funded": format_decimal(total.funded),
         "paid": format_decimal(total.paid),
         "held": format_decimal(total.held),
         "drawn": format_decimal(total.drawn),
         "remaining": format_decimal(total.remaining),
         "failing_checks": total.failing,
-        "children": [node_to_dict(child) for child in node.children],
+        **extra,
+        "children": [node_to_dict(child, allocations) for child in node.children],
     }
+
+
+def nodes_to_dicts(session: Session, roots: list[RollupNode], year: int | None) -> list[dict]:
+    """Return roots as plain data (node_to_dict), each org with its own allocations' reports."""
+    from cocon.allocation_report import reports_of_orgs
+
+    def walk(nodes: list[RollupNode]):
+        for node in nodes:
+            yield node
+            yield from walk(node.children)
+
+    reports = reports_of_orgs(session, [node.id for node in walk(roots)], year)
+    return [node_to_dict(root, reports) for root in roots]

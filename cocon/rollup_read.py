@@ -16,8 +16,8 @@ from sqlalchemy import Connection
 from cocon.models import Level
 
 LEVELS = tuple(int(level) for level in Level)
-# Values in each org_figures.figures_text: the org id, then the figures (migration 0005).
-FIGURE_TEXT_VALUES = 17
+# Values in each org_figures.figures_text: the org id, then the figures (migrations 0005, 0015).
+FIGURE_TEXT_VALUES = 22
 
 
 def _one_row(connection: Connection, sql: str, params: dict) -> tuple:

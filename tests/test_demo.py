@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session
 
 from cocon.models import CommunityProfile, Org
@@ -142,3 +143,58 @@ def test_demo_tree_depth_one_shows_gongshu_and_its_18_streets(cli):
     assert sum(int(re.search(r"· (\d+) below", s).group(1)) for s in streets) == 178
     assert "  文晖街道 (330105017, street)" in "\n".join(streets)
     assert "社区" not in "\n".join(lines)
+
+
+def test_demo_district_money_counts_by_origin_in_the_rollup_json(cli):
+    cli.ok("demo")
+    out = cli.ok("rollup", "--org", GONGSHU, "--year", "2023", "--depth", "1", "--format", "json")
+    data = json.loads(out)
+    # Gongshu put up ¥2,000,000: ¥650,000 drawn on it directly, ¥1,290,000 on what it passed down.
+    assert data["funding"]["district"] == "1940000.00"
+    assert data["funding_by_holder"]["district"] == "650000.00"
+    [own] = data["allocations"]
+    assert own["code"] == "GS-2023"
+    assert own["amount"] == "2000000.00"
+    assert own["passed_down"] == "1350000.00"
+    assert len(own["passed_to"]) == 7
+    assert own["drawn_directly"] == "650000.00"
+    assert own["drawn_downstream"] == "1290000.00"
+    assert own["unspent"] == "60000.00"
+    assert own["unspent_at"] == [
+        {"code": "GS-2023-BS", "org": "330105011", "org_name": "半山街道", "amount": "60000.00"}
+    ]
+    banshan = next(child for child in data["children"] if child["code"] == "330105011")
+    assert banshan["funding"]["district"] == banshan["drawn"] == "140000.00"
+    assert banshan["funding"]["street"] == "0.00"
+    [passed] = banshan["allocations"]
+    assert passed["origin"]["allocation"] == "GS-2023"
+    assert passed["unspent"] == "60000.00"
+
+
+def test_demo_rollup_table_shows_district_money_by_origin(cli):
+    cli.ok("demo")
+    lines = cli.ok("rollup", "--org", GONGSHU, "--year", "2023", "--depth", "0").splitlines()
+    header = lines[0].split(" | ")
+    gongshu = lines[1].split(" | ")
+    assert gongshu[header.index("District funds")] == "¥1,940,000.00"
+
+
+def test_demo_origin_figures_come_back_migrating_down_and_up(cli, engine):
+    from alembic import command
+
+    from cocon.db import alembic_config
+
+    cli.ok("demo")
+    args = ("rollup", "--org", GONGSHU, "--year", "2023", "--format", "json")
+    before = cli.ok(*args)
+    command.downgrade(alembic_config(engine), "-1")
+    with Session(engine) as session:
+        # Before 0015 (one step down) a project's level columns counted the level holding the allocation.
+        district = session.execute(
+            text("SELECT SUM(drawn_l3_fen) FROM project WHERE year = 2023")
+        ).scalar_one()
+    assert district == 650_000_00
+    command.upgrade(alembic_config(engine), "head")
+    engine.dispose()
+    assert cli.ok(*args) == before
+    assert json.loads(before)["funding"]["district"] == "1940000.00"

@@ -439,6 +439,35 @@ def test_allocations_remaining_formula_per_row(demo: DemoExport, zh_book, recalc
         assert computed == to_decimal_yuan(amount - drawn - subs)
 
 
+def test_allocations_sheet_checks_each_allocation_over_its_tree(zh_book):
+    ws = zh_book["专项资金"]
+    headers = _headers(ws)
+    rows = {row[0]: dict(zip(headers, row, strict=True)) for row in _data_rows(ws)}
+    gongshu = rows["GS-2023"]
+    assert gongshu["出资专项资金编号"] == "GS-2023"
+    assert _yuan(gongshu["已安排（元）"]) == Decimal("650000.00")  # drawn directly
+    assert _yuan(gongshu["已下拨（元）"]) == Decimal("1350000.00")
+    assert _yuan(gongshu["下级已安排（元）"]) == Decimal("1290000.00")
+    assert _yuan(gongshu["未使用（含下拨，元）"]) == Decimal("60000.00")
+    banshan = rows["GS-2023-BS"]
+    assert banshan["出资专项资金编号"] == "GS-2023"
+    assert _yuan(banshan["未使用（含下拨，元）"]) == Decimal("60000.00")
+
+
+def test_funding_and_summary_sheets_name_origin_and_holder(demo: DemoExport, zh_book):
+    ws = zh_book["资金安排"]
+    headers = _headers(ws)
+    lines = [dict(zip(headers, row, strict=True)) for row in _data_rows(ws)]
+    passed = [line for line in lines if line["资金编号"] == "GS-2023-WH"]
+    assert passed and all(line["资金来源单位"] == "拱墅区" for line in passed)
+    assert all(line["资金所属单位"] == "文晖街道" for line in passed)
+    summary = zh_book["汇总"]
+    first = next(summary.iter_rows(min_row=2, values_only=True))
+    top = dict(zip(_headers(summary), first, strict=True))
+    assert _yuan(top["区级资金（元）"]) == Decimal("1940000.00")
+    assert _yuan(top["区级资金（使用/安排单位，元）"]) == Decimal("650000.00")
+
+
 def test_money_cells_exact_decimals(demo: DemoExport, zh_book):
     ws = zh_book["共建项目"]
     budgets = {row[0]: _yuan(row[9]) for row in _data_rows(ws)}

@@ -477,9 +477,12 @@ def test_rollup_json_money_as_decimal_strings_and_nested_children(tree):
     assert data["budget"] == "300000.00"
     assert data["paid"] == "10000.00"
     assert data["funded"] == "300000.00"
-    assert data["funding"]["district"] == "50000.00"
-    assert data["funding"]["street"] == "200000.00"
+    # By source level: WH-2023 was passed down from GS-2023, so all of it is district money.
+    assert data["funding"]["district"] == "250000.00"
+    assert data["funding"]["street"] == "0.00"
     assert data["funding"]["partners"] == "50000.00"
+    assert data["funding_by_holder"]["district"] == "50000.00"
+    assert data["funding_by_holder"]["street"] == "200000.00"
     assert data["project_count"] == 1
     assert data["projects_by_status"]["draft"] == 1
     assert [c["code"] for c in data["children"]] == [WENHUI, MISHIXIANG]
@@ -489,6 +492,62 @@ def test_rollup_json_money_as_decimal_strings_and_nested_children(tree):
     assert [c["code"] for c in wenhui["children"]] == [SHENGLI, LIUSHUIYUAN]
     assert wenhui["children"][0]["children"] == []
     assert data["children"][1]["held"] == "0.00"
+
+
+def test_rollup_json_lists_each_orgs_own_allocations_checked(tree):
+    _rollup_data(tree)
+    data = json.loads(tree.ok("rollup", "--org", GONGSHU, "--year", "2023", "--format", "json"))
+    [own] = data["allocations"]
+    assert own["code"] == "GS-2023"
+    assert own["origin"] == {
+        "allocation": "GS-2023",
+        "org": GONGSHU,
+        "org_name": "拱墅区",
+        "level": "district",
+    }
+    assert (own["amount"], own["passed_down"]) == ("2000000.00", "500000.00")
+    assert [(row["code"], row["amount"]) for row in own["passed_to"]] == [("WH-2023", "500000.00")]
+    assert (own["drawn_directly"], own["drawn_downstream"]) == ("50000.00", "200000.00")
+    assert own["unspent"] == "1750000.00"
+    assert [(row["code"], row["amount"]) for row in own["unspent_at"]] == [
+        ("GS-2023", "1450000.00"),
+        ("WH-2023", "300000.00"),
+    ]
+    assert own["paid"] == "10000.00"
+    [wenhui] = data["children"][0]["allocations"]
+    assert (wenhui["code"], wenhui["origin"]["allocation"]) == ("WH-2023", "GS-2023")
+    assert (wenhui["drawn_directly"], wenhui["drawn_downstream"]) == ("200000.00", "0.00")
+    assert data["children"][1]["allocations"] == []
+
+
+def test_rollup_origin_follows_an_allocation_passed_down_from_elsewhere(tree, tmp_path):
+    add_allocation(tree, GONGSHU, "200万", "GS-2023")
+    add_allocation(tree, "33", "100万", "ZJ-2023")
+    add_allocation(tree, WENHUI, "50万", "WH-2023", parent="GS-2023")
+    add_allocation(tree, SHENGLI, "5万", "SL-2023", parent="WH-2023")
+    street = add_project(tree, WENHUI, SHENGLI, budget="30万")
+    community = add_project(tree, SHENGLI, SHENGLI, budget="1万")
+    tree.ok("funding", "add", street, "WH-2023", "20万")
+    tree.ok("funding", "add", community, "SL-2023", "1万")
+
+    def funding() -> tuple[dict, dict]:
+        out = tree.ok("rollup", "--org", GONGSHU, "--year", "2023", "--format", "json")
+        data = json.loads(out)
+        return data["funding"], data["funding_by_holder"]
+
+    origin, holder = funding()
+    assert (origin["province"], origin["district"]) == ("0.00", "210000.00")
+    assert (holder["street"], holder["community"]) == ("200000.00", "10000.00")
+    # The province takes over the street's money: it and what it passed down are province money.
+    folder = tmp_path / "reparent"
+    folder.mkdir()
+    (folder / "allocations.csv").write_text(
+        f"code,org,year,amount,parent\nWH-2023,{WENHUI},2023,50万,ZJ-2023\n", encoding="utf-8"
+    )
+    tree.ok("import", str(folder))
+    origin, holder = funding()
+    assert (origin["province"], origin["district"]) == ("210000.00", "0.00")
+    assert (holder["street"], holder["community"]) == ("200000.00", "10000.00")
 
 
 def test_rollup_json_without_org_lists_provinces(tree):

@@ -19,11 +19,13 @@ CHAIN = [("33", "浙江省"), ("3301", "杭州市"), ("330105", "拱墅区"), ("
 COMMUNITIES = ["330105017003", "330105017004"]
 GROUPED = """SELECT owner_id, year, COUNT(*), {statuses}, SUM(budget_fen), SUM(drawn_l1_fen),
     SUM(drawn_l2_fen), SUM(drawn_l3_fen), SUM(drawn_l4_fen), SUM(drawn_l5_fen), SUM(partners_fen),
-    SUM(paid_fen), SUM(failing_checks) FROM project GROUP BY owner_id, year"""
+    SUM(paid_fen), SUM(failing_checks), SUM(holder_l1_fen), SUM(holder_l2_fen), SUM(holder_l3_fen),
+    SUM(holder_l4_fen), SUM(holder_l5_fen) FROM project GROUP BY owner_id, year"""
 STATUSES = ("draft", "submitted", "approved", "in_progress", "completed", "cancelled")
 FIGURES = """SELECT org_id, year, projects, draft, submitted, approved, in_progress, completed,
     cancelled, budget_fen, drawn_l1_fen, drawn_l2_fen, drawn_l3_fen, drawn_l4_fen, drawn_l5_fen,
-    partners_fen, paid_fen, failing_checks FROM org_figures"""
+    partners_fen, paid_fen, failing_checks, holder_l1_fen, holder_l2_fen, holder_l3_fen,
+    holder_l4_fen, holder_l5_fen FROM org_figures"""
 
 
 def _rows(session: Session, sql: str) -> list[tuple]:
@@ -79,6 +81,17 @@ def test_org_figures_follow_every_write_path(engine):
         allocations.record_payment(
             session, WARN_ALL, line, paid_on=date(2023, 6, 1), amount=100, voucher_no="V1"
         )
+        assert _figures(session) == _grouped(session)
+        # City money passed down to the district: drawn by origin on the city, held by the district.
+        passed = allocations.save_allocation(
+            session, WARN_ALL, org=tree["330105"], year=2023, amount=1000, parent=money
+        ).row
+        allocations.draw(session, WARN_ALL, first, passed, 250)
+        session.refresh(first)
+        assert (first.drawn_l2_fen, first.drawn_l3_fen) == (65_000, 0)
+        assert (first.holder_l2_fen, first.holder_l3_fen) == (40_000, 25_000)
+        assert _figures(session) == _grouped(session)
+        session.execute(text("UPDATE project SET holder_l4_fen = 7 WHERE id = :id"), {"id": 1})
         assert _figures(session) == _grouped(session)
         # A new owner and year moves the project's figures from one row to another.
         data = projects.ProjectInput(

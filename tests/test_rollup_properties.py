@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlmodel import Session
 
 from cocon import allocations, orgs, partners, projects
+from cocon.allocation_report import allocation_reports
 from cocon.checks import Policies, Rule
 from cocon.creditcode import credit_code_check_char
 from cocon.findings import failing_rows
@@ -58,6 +59,18 @@ class World:
 
     def within(self, code: str, root: str) -> bool:
         return self.orgs[code].path.startswith(self.orgs[root].path)
+
+    def origin(self, allocation_id: int) -> int:
+        """Return the root of an allocation's chain of sub-allocations."""
+        while (parent := self.allocations[allocation_id][3]) is not None:
+            allocation_id = parent
+        return allocation_id
+
+    def origin_level(self, allocation_id: int) -> int:
+        return self.orgs[self.allocations[self.origin(allocation_id)][0]].level
+
+    def holder_level(self, allocation_id: int) -> int:
+        return self.orgs[self.allocations[allocation_id][0]].level
 
     def communities_under(self, code: str) -> list[str]:
         return [c for c in self.orgs if len(c) == 12 and self.within(c, code)]
@@ -219,6 +232,7 @@ def figures(f: Figures) -> dict:
         "projects": {status: n for status, n in f.projects.items() if n},
         "budget": f.budget,
         "funding_by_level": list(f.funding_by_level),
+        "funding_by_holder_level": list(f.funding_by_holder_level),
         "partners": f.partners,
         "paid": f.paid,
         "held": f.held,
@@ -231,9 +245,10 @@ def plus(a: dict, b: dict) -> dict:
     """Add two figure dicts field by field."""
     return {
         "projects": dict(Counter(a["projects"]) + Counter(b["projects"])),
-        "funding_by_level": [
-            x + y for x, y in zip(a["funding_by_level"], b["funding_by_level"], strict=True)
-        ],
+        **{
+            key: [x + y for x, y in zip(a[key], b[key], strict=True)]
+            for key in ("funding_by_level", "funding_by_holder_level")
+        },
         **{k: a[k] + b[k] for k in ("budget", "partners", "paid", "held", "drawn", "failing")},
     }
 
@@ -273,18 +288,21 @@ def test_rollup_whole_tree_totals_match_the_data(engine, data):
     def check(session, world, year, data):
         roots = rollup_tree(session, None, year)
         total = {"projects": {}, "budget": 0, "funding_by_level": [0] * 5, "partners": 0}
+        total["funding_by_holder_level"] = [0] * 5
         total |= {"paid": 0, "held": 0, "drawn": 0, "failing": 0}
         for root in roots:
             total = plus(total, figures(root.total))
         chosen = {pid: p for pid, p in world.projects.items() if in_year(year, p[1])}
-        funding = [0] * 5
+        funding, holder = [0] * 5, [0] * 5
         for (pid, aid), amount in world.lines.items():
             if pid in chosen:
-                funding[world.orgs[world.allocations[aid][0]].level - 1] += amount
+                funding[world.origin_level(aid) - 1] += amount
+                holder[world.holder_level(aid) - 1] += amount
         assert total == {
             "projects": dict(Counter(p[2] for p in chosen.values())),
             "budget": sum(p[3] for p in chosen.values()),
             "funding_by_level": funding,
+            "funding_by_holder_level": holder,
             "partners": sum(a for (pid, _, _), a in world.contributions.items() if pid in chosen),
             "paid": sum(a for (key, a) in world.payments if key[0] in chosen),
             "held": sum(
@@ -330,6 +348,69 @@ def test_rollup_of_subtree_root_equals_its_node_in_whole_tree(engine, data):
             assert figures(node.total) == figures(whole[node.code].total), node.code
 
     run(engine, data, check)
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_rollup_origin_totals_of_each_subtree_sum_its_lines_by_root_allocation(engine, data):
+    def check(session, world, year, data):
+        for node in walk(rollup_tree(session, None, year)):
+            by_root: Counter = Counter()
+            holder = [0] * 5
+            for (pid, aid), amount in world.lines.items():
+                owner, project_year = world.projects[pid][:2]
+                if in_year(year, project_year) and world.within(owner, node.code):
+                    by_root[world.origin(aid)] += amount
+                    holder[world.holder_level(aid) - 1] += amount
+            funding = [0] * 5
+            for root, amount in by_root.items():
+                funding[world.orgs[world.allocations[root][0]].level - 1] += amount
+            assert node.total.funding_by_level == funding, node.code
+            assert node.total.funding_by_holder_level == holder, node.code
+
+    run(engine, data, check)
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_allocation_reports_count_each_sub_allocation_once(engine, data):
+    def check(session, world, year, data):
+        reports = allocation_reports(session, world.allocations)
+        assert sorted(reports) == sorted(world.allocations)
+
+        def tree(top: int) -> list[int]:
+            return [a for a in world.allocations if top in _chain(world, a)]
+
+        for aid, report in reports.items():
+            amount = world.allocations[aid][2]
+            below = [a for a in tree(aid) if a != aid]
+            drawn = {a: sum(v for (_, b), v in world.lines.items() if b == a) for a in tree(aid)}
+            children = [a for a in world.allocations if world.allocations[a][3] == aid]
+            assert report.amount == amount
+            assert report.passed_down == sum(world.allocations[a][2] for a in children)
+            assert sorted(h.amount for h in report.passed_to) == sorted(
+                world.allocations[a][2] for a in children
+            )
+            assert report.drawn_directly == drawn[aid]
+            assert report.drawn_downstream == sum(drawn[a] for a in below)
+            assert report.drawn_directly + report.drawn_downstream + report.unspent == amount
+            assert sum(h.amount for h in report.unspent_at) == report.unspent
+            assert report.paid == sum(v for (key, v) in world.payments if key[1] in tree(aid))
+            assert report.origin_code == reports[world.origin(aid)].code
+        # Over the roots, every line is drawn once and every payment paid once.
+        roots = [r for aid, r in reports.items() if world.allocations[aid][3] is None]
+        assert sum(r.drawn for r in roots) == sum(world.lines.values())
+        assert sum(r.paid for r in roots) == sum(v for _, v in world.payments)
+
+    run(engine, data, check)
+
+
+def _chain(world: World, allocation_id: int) -> list[int]:
+    """Return an allocation and its parents up to the root."""
+    chain = [allocation_id]
+    while (parent := world.allocations[chain[-1]][3]) is not None:
+        chain.append(parent)
+    return chain
 
 
 # --- a fixed number of queries ----------------------------------------------------------------

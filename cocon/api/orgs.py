@@ -16,7 +16,7 @@ from cocon.api.schemas import OrgOut, RollupOut, org_out, parent_code
 from cocon.fields import parse_year
 from cocon.orgs import breadcrumb, children, org_in_scope, search_orgs
 from cocon.rights import Right
-from cocon.rollup import node_to_dict, rollup_tree
+from cocon.rollup import nodes_to_dicts, rollup_tree
 from cocon.web.auth import needs
 from cocon.web.scope import allowed_root
 
@@ -73,8 +73,8 @@ def org_rollup(
     org = _org(request, session, code)
     if year is not None:
         parse_year(year)
-    root = rollup_tree(session, org, year, depth)[0]
-    return msgspec.convert(node_to_dict(root), RollupOut)
+    roots = rollup_tree(session, org, year, depth)
+    return msgspec.convert(nodes_to_dicts(session, roots, year)[0], RollupOut)
 
 
 ROUTES = [org_search, org_get, org_children, org_breadcrumb, org_rollup]

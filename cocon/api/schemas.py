@@ -189,8 +189,48 @@ class PaymentSaved(msgspec.Struct):
     warnings: list[str]
 
 
+class HoldingOut(msgspec.Struct):
+    """An allocation of a tree, its holder and an amount (passed down to it, or unspent in it)."""
+
+    code: str
+    org: str
+    org_name: str
+    amount: Money
+
+
+class OriginOut(msgspec.Struct):
+    """Who put an allocation's money up: the root of its chain of sub-allocations."""
+
+    allocation: str
+    org: str
+    org_name: str
+    level: str
+
+
+class AllocationCheckOut(msgspec.Struct):
+    """One allocation an org holds, checked over its whole tree of sub-allocations."""
+
+    code: str
+    year: int
+    org: str
+    origin: OriginOut
+    amount: Money
+    passed_down: Money
+    passed_to: list[HoldingOut]
+    drawn_directly: Money
+    drawn_downstream: Money
+    drawn: Money
+    unspent: Money
+    unspent_at: list[HoldingOut]
+    paid: Money
+
+
 class RollupOut(msgspec.Struct):
-    """An org's figures summed over its subtree, with its children down to the depth asked."""
+    """An org's figures summed over its subtree, with its children down to the depth asked.
+
+    funding is by source level (the level that put the money up), funding_by_holder by the
+    level holding the allocation drawn on (使用/安排单位).
+    """
 
     code: str
     name: str
@@ -199,12 +239,14 @@ class RollupOut(msgspec.Struct):
     projects_by_status: dict[str, int]
     budget: Money
     funding: dict[str, Money]
+    funding_by_holder: dict[str, Money]
     funded: Money
     paid: Money
     held: Money
     drawn: Money
     remaining: Money
     failing_checks: int
+    allocations: list[AllocationCheckOut]
     children: list[RollupOut]
 
 

@@ -339,12 +339,12 @@ def rollup_command(
 ) -> None:
     """Print the figures of every org in a subtree, summed over its own subtree."""
     from cocon.labels import source_label
-    from cocon.rollup import SOURCE_KEYS, node_to_dict, rollup_tree
+    from cocon.rollup import SOURCE_KEYS, nodes_to_dicts, rollup_tree
 
     with app.session() as session:
         roots = rollup_tree(session, _scope_and_year(session, org_code), year, depth)
+        data = nodes_to_dicts(session, roots, year) if output == "json" else []
     if output == "json":
-        data = [node_to_dict(root) for root in roots]
         click.echo(json.dumps(data[0] if org_code else data, ensure_ascii=False, indent=2))
         return
     headers = [

@@ -10,6 +10,7 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlmodel import Session
 
+from cocon.allocation_report import allocation_reports
 from cocon.allocations import (
     allocation_title,
     check_allocation_editable,
@@ -103,6 +104,7 @@ def allocation_context(session: Session, scope: Org, allocation: Allocation, pol
         "parent_org": parent_org,
         "parent_visible": visible_parent,
         "committed": commitments(session, allocation),
+        "report": allocation_reports(session, [allocation.id])[allocation.id],
         "subs": subs,
         "draws": draws_on(session, allocation),
         "findings": allocation_findings(session, scope, None, policies, allocation_ids=ids),

@@ -128,6 +128,8 @@ def detail_context(
         "trail": breadcrumb(session, owner),
         "site_trail": breadcrumb(session, site),
         "sources": [*sources, (source_label("partners"), project.partners_fen)],
+        "by_origin": drawn,
+        "by_holder": [getattr(project, f"holder_l{level}_fen") for level in range(1, 6)],
         "funded": funded,
         "balance": funded - project.budget_fen,
         "lines": lines,

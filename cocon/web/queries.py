@@ -118,6 +118,8 @@ class LineRow:
     allocation: Allocation
     holder: Org
     paid: int
+    # The org that put the money up: the holder of the root of the allocation's chain.
+    origin: Org
 
     @property
     def left_to_pay(self) -> int:
@@ -132,15 +134,21 @@ def funding_lines(session: Session, project: Project) -> list[LineRow]:
         .group_by(Payment.funding_line_id)
         .subquery()
     )
+    root, origin = aliased(Allocation), aliased(Org)
     statement = (
-        select(FundingLine, Allocation, Org, func.coalesce(paid.c.total, 0))
+        select(FundingLine, Allocation, Org, func.coalesce(paid.c.total, 0), origin)
         .join(Allocation, Allocation.id == FundingLine.allocation_id)
         .join(Org, Org.id == Allocation.org_id)
+        .join(root, root.id == func.coalesce(Allocation.origin_id, Allocation.id))
+        .join(origin, origin.id == root.org_id)
         .outerjoin(paid, paid.c.key == FundingLine.id)
         .where(FundingLine.project_id == project.id)
-        .order_by(Org.level, Allocation.code)
+        .order_by(origin.level, Org.level, Allocation.code)
     )
-    return [LineRow(line, alloc, org, int(p)) for line, alloc, org, p in session.execute(statement)]
+    return [
+        LineRow(line, alloc, org, int(p), source)
+        for line, alloc, org, p, source in session.execute(statement)
+    ]
 
 
 def orgs_in_scope(

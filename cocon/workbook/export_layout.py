@@ -45,6 +45,42 @@ SUMMARY = Sheet(
         Column("drawn", "已安排（元）", "Drawn (yuan)", Kind.AMOUNT, width=16),
         Column("remaining", "剩余额度（元）", "Remaining (yuan)", Kind.AMOUNT, width=16),
         Column("failing", "未通过校验", "Failing checks", Kind.COUNT, width=11),
+        # The level funds above are by source level (who put the money up); these by holder.
+        Column(
+            "holder_province",
+            "省级资金（使用/安排单位，元）",
+            "Province funds by holder (yuan)",
+            Kind.AMOUNT,
+            width=18,
+        ),
+        Column(
+            "holder_city",
+            "市级资金（使用/安排单位，元）",
+            "City funds by holder (yuan)",
+            Kind.AMOUNT,
+            width=18,
+        ),
+        Column(
+            "holder_district",
+            "区级资金（使用/安排单位，元）",
+            "District funds by holder (yuan)",
+            Kind.AMOUNT,
+            width=18,
+        ),
+        Column(
+            "holder_street",
+            "街道资金（使用/安排单位，元）",
+            "Street funds by holder (yuan)",
+            Kind.AMOUNT,
+            width=18,
+        ),
+        Column(
+            "holder_community",
+            "社区资金（使用/安排单位，元）",
+            "Community funds by holder (yuan)",
+            Kind.AMOUNT,
+            width=18,
+        ),
     ),
     (),
 )
@@ -75,6 +111,8 @@ PROJECT_EXTRAS = (
 FUNDING_EXTRAS = (
     Column("allocation_org", "资金所属单位", "Allocation org", Kind.TEXT, width=18),
     Column("allocation_level", "资金层级", "Allocation level", Kind.TEXT, width=10),
+    Column("origin_org", "资金来源单位", "Origin org", Kind.TEXT, width=18),
+    Column("origin_level", "资金来源层级", "Source level", Kind.TEXT, width=12),
 )
 CONTRIBUTION_EXTRAS = (Column("partner_name", "共建单位名称", "Partner name", Kind.TEXT, width=28),)
 ALLOCATION_EXTRAS = (
@@ -82,6 +120,11 @@ ALLOCATION_EXTRAS = (
     Column("drawn", "已安排（元）", "Drawn (yuan)", Kind.AMOUNT, width=16),
     Column("passed_down", "已下拨（元）", "Passed down (yuan)", Kind.AMOUNT, width=16),
     Column("remaining", "剩余额度（元）", "Remaining (yuan)", Kind.AMOUNT, width=16),
+    # As finance checks it: over its whole tree of sub-allocations (cocon.allocation_report).
+    Column("origin", "出资专项资金编号", "Origin allocation", Kind.CODE, width=16),
+    Column("drawn_downstream", "下级已安排（元）", "Drawn downstream (yuan)", Kind.AMOUNT, width=16),
+    Column("unspent", "未使用（含下拨，元）", "Unspent in its tree (yuan)", Kind.AMOUNT, width=18),
+    Column("paid_out", "已拨付（含下拨，元）", "Paid out of it (yuan)", Kind.AMOUNT, width=18),
 )
 SHEET_KEYS = (
     "summary",

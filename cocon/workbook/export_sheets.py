@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 from xlsxwriter.utility import xl_col_to_name
 
+from cocon.allocation_report import allocation_reports
 from cocon.i18n import current_language
 from cocon.models import (
     Allocation,
@@ -106,6 +107,7 @@ def write_summary(context: _Context) -> None:
                 total.drawn,
                 total.remaining,
                 total.failing,
+                *total.funding_by_holder_level,
             )
         )
     _summary_chart(writer, roots, context.root is not None)
@@ -253,7 +255,7 @@ def write_projects(context: _Context) -> None:
 
 def write_funding(context: _Context) -> None:
     """Write the funding lines of the exported projects and whose allocation each draws on."""
-    holder = aliased(Org)
+    holder, root, origin = aliased(Org), aliased(Allocation), aliased(Org)
     statement = context.projects_in_scope(
         select(
             Project.code,
@@ -262,18 +264,35 @@ def write_funding(context: _Context) -> None:
             FundingLine.version,
             holder.name,
             holder.level,
+            origin.name,
+            origin.level,
         )
         .select_from(FundingLine)
         .join(Project, Project.id == FundingLine.project_id)
         .join(Allocation, Allocation.id == FundingLine.allocation_id)
         .join(holder, holder.id == Allocation.org_id)
+        .join(root, root.id == func.coalesce(Allocation.origin_id, Allocation.id))
+        .join(origin, origin.id == root.org_id)
         # A reversed line draws nothing: imported back, it would draw again.
         .where(FundingLine.counting())
     ).order_by(Project.code, Allocation.code)
     writer = SheetWriter(context, FUNDING, (*FUNDING.columns, *FUNDING_EXTRAS))
     writer.start(context.count(statement))
-    for project, allocation, amount, version, org_name, level in context.stream(statement):
-        writer.typed_row((project, allocation, amount, version, org_name, level_name(level)))
+    for project, allocation, amount, version, org_name, level, source, source_level in (
+        context.stream(statement)
+    ):
+        writer.typed_row(
+            (
+                project,
+                allocation,
+                amount,
+                version,
+                org_name,
+                level_name(level),
+                source,
+                level_name(source_level),
+            )
+        )
     writer.finish(("amount",))
 
 
@@ -316,6 +335,7 @@ def write_allocations(context: _Context) -> None:
             holder.name,
             Allocation.drawn_fen,
             Allocation.sub_allocated_fen,
+            Allocation.id,
         )
         .join(holder, holder.id == Allocation.org_id)
         .outerjoin(parent, parent.id == Allocation.parent_id)
@@ -330,13 +350,18 @@ def write_allocations(context: _Context) -> None:
     (amount, drawn, passed), remaining = (writer.index(k) for k in keys), writer.index("remaining")
     letters = [xl_col_to_name(col) for col in (amount, drawn, passed)]
     writer.start(context.count(statement))
-    for values in context.stream(statement):
+    reports = allocation_reports(
+        context.session, [row[-1] for row in context.session.execute(statement)]
+    )
+    for *values, allocation_id in context.stream(statement):
         row = writer.cursor
         excel_row = row + 1
         left = (values[amount] or 0) - (values[drawn] or 0) - (values[passed] or 0)
         formula = "={}{row}-{}{row}-{}{row}".format(*letters, row=excel_row)
         writer.sums[remaining] += left
-        writer.typed_row((*values, Formula(formula, left)))
+        report = reports[allocation_id]
+        tree = (report.origin_code, report.drawn_downstream, report.unspent, report.paid)
+        writer.typed_row((*values, Formula(formula, left), *tree))
     if writer.rows:
         letter = xl_col_to_name(remaining)
         writer.ws.conditional_format(

@@ -211,3 +211,19 @@ def test_dashboard_words_the_first_failing_checks_and_counts_all(fresh_url, back
     assert html.count('class="finding ') == 3
     assert "The first 3 of 8 are shown" in html
     assert 'href="/export?org=330105' in html
+
+
+def _row(html: str, css_class: str) -> str:
+    start = html.index(f'<tr class="{css_class}">')
+    return html[start : html.index("</tr>", start)]
+
+
+def test_dashboard_counts_district_money_by_origin_and_shows_the_holder_view(client):
+    money = section(client.get("/").text, "money-title")
+    by_origin, by_holder = _row(money, "by-origin"), _row(money, "by-holder")
+    # Gongshu's ¥2,000,000: ¥650,000 drawn directly and ¥1,290,000 on what its streets got.
+    assert "资金来源（按层级）" in by_origin and "¥1,940,000.00" in by_origin
+    assert "使用/安排单位" in by_holder and "¥650,000.00" in by_holder
+    assert "¥1,940,000.00" not in by_holder
+    chart = money[money.index('id="sources-caption"') :]
+    assert "¥1,940,000.00" in chart[: chart.index("</table>")]

@@ -160,6 +160,23 @@ def test_allocation_page_shows_subs_draws_and_figures(client):
     assert 'href="/allocations/new?parent=GS-2023"' in html
 
 
+def test_allocation_page_checks_where_its_money_went(client):
+    tree = section(client.get("/allocations/GS-2023?lang=en").text, "tree-title")
+    cards = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", tree))
+    assert cards == {
+        "Amount": "¥2,000,000.00",
+        "Passed down": "¥1,350,000.00",
+        "Drawn directly": "¥650,000.00",
+        "Drawn downstream": "¥1,290,000.00",
+        "Unspent in its tree": "¥60,000.00",
+        "Paid out of it": "¥1,486,000.00",
+    }
+    assert "半山街道 (GS-2023-BS) ¥60,000.00" in tree
+    assert tree.count("街道 ¥") == 7  # passed down to seven streets
+    street = section(client.get("/allocations/GS-2023-BS?lang=en").text, "tree-title")
+    assert re.search(r"Origin: 拱墅区 \([^)]+\), allocation GS-2023\.", street)
+
+
 def test_allocation_page_links_its_parent_only_within_scope(client):
     html = client.get("/allocations/GS-2023-WH?lang=en").text
     assert 'href="/allocations/GS-2023"' in html

@@ -181,9 +181,16 @@ def test_project_detail_shows_funding_by_level_with_text(client):
     data = funding[funding.index('<table class="chart-data">') :]
     rows = re.findall(r'<th scope="row">([^<]+)</th><td class="num">¥([\d,]+)\.00', data)
     assert rows == [
-        ("Province funds", "150,000"), ("City funds", "200,000"), ("District funds", "0"),
-        ("Street funds", "120,000"), ("Community funds", "0"), ("Partner contributions", "130,000"),
-    ]  # fmt: skip
+        ("Province funds", "150,000"), ("City funds", "200,000"), ("District funds", "120,000"),
+        ("Street funds", "0"), ("Community funds", "0"), ("Partner contributions", "130,000"),
+    ]  # fmt: skip  (GS-2023-WH is district money passed down to Wenhui: counted by origin)
+    holder = funding[funding.index('<tr class="by-holder">') :]
+    holder = holder[: holder.index("</tr>")]
+    amounts = re.findall(r'<td class="num">¥([\d,]+)\.00', holder)
+    assert amounts == ["150,000", "200,000", "0", "120,000", "0"]  # by holder: Wenhui's street
+    lines = section(response.text, "lines-title")
+    wenhui = lines[lines.index("GS-2023-WH") :]
+    assert 'district <span class="muted">拱墅区</span>' in wenhui[: wenhui.index("</tr>")]
 
 
 def test_project_detail_shows_owner_site_lines_payments_partners(client):
