@@ -172,7 +172,7 @@ FIGURES_TEXT = " || ',' || ".join(
 class OrgFigures(SQLModel, table=True):
     """An org's own project figures for one year, summed over the projects it owns.
 
-    Kept by database triggers on project (migrations 0003, 0015), so every write path keeps it exact;
+    Kept by database triggers on project (migrations 0003, 0014), so every write path keeps it exact;
     the full-tree rollup reads about one row per org here instead of scanning every project,
     as the text the database generates from the row (migration 0005).
     """

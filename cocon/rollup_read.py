@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from cocon.models import Level
 
 LEVELS = tuple(int(level) for level in Level)
-# Values in each org_figures.figures_text: the org id, then the figures (migrations 0005, 0015).
+# Values in each org_figures.figures_text: the org id, then the figures (migrations 0005, 0014).
 FIGURE_TEXT_VALUES = 22
 
 

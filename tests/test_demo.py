@@ -189,7 +189,7 @@ def test_demo_origin_figures_come_back_migrating_down_and_up(cli, engine):
     before = cli.ok(*args)
     command.downgrade(alembic_config(engine), "-1")
     with Session(engine) as session:
-        # Before 0015 (one step down) a project's level columns counted the level holding the allocation.
+        # Before 0014 (one step down) a project's level columns counted the level holding the allocation.
         district = session.execute(
             text("SELECT SUM(drawn_l3_fen) FROM project WHERE year = 2023")
         ).scalar_one()

@@ -1,6 +1,6 @@
 """money by origin: who put it up, beside who holds it
 
-Revision ID: 0015
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-02 12:00:00.000000
 
@@ -11,7 +11,6 @@ now sums what a project draws on money that level put up (by the origin's org le
 project.holder_l{n}_fen keeps what it draws on allocations that level holds (the old meaning,
 使用/安排单位). org_figures gains the holder columns, at the end of its generated text.
 
-Written on main's head 0013 (0011 when begun); the integrator re-chains down_revision past any 0014.
 
 The project triggers of migration 0003 sum the new columns too: they are created again here, from
 the same generators with the longer column list. A later migration that rebuilds project or
@@ -23,7 +22,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 
-revision: str = '0015'
+revision: str = '0014'
 down_revision: Union[str, None] = '0013'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
