@@ -14,7 +14,6 @@ from datetime import date
 from itertools import islice
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from cocon.checks import BLOCK, DEFAULT, Finding, Policies, Rule
@@ -30,7 +29,7 @@ from cocon.findings import (
 )
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
 from cocon.money import format_yuan
-from cocon.scope import within
+from cocon.scope import org_alias, within
 
 
 def first_failing_rows(
@@ -50,7 +49,7 @@ def first_failing_rows(
 
 def count_failing(session: Session, root: Org | None = None, year: int | None = None) -> int:
     """Count the findings failing_rows would word: each row keeps the number of its failing checks."""
-    owner, holder = aliased(Org), aliased(Org)
+    owner, holder = org_alias("owner"), org_alias("holder")
     projects = (
         select(func.coalesce(func.sum(Project.failing_checks), 0))
         .join(owner, owner.id == Project.owner_id)
@@ -111,7 +110,7 @@ def _in_code_order(session: Session, column: ColumnElement) -> ColumnElement:
 
 
 def _failing_allocations(session: Session, root: Org | None, year: int | None) -> Select:
-    holder = aliased(Org)
+    holder = org_alias("holder")
     statement = (
         select(
             Allocation.code,
@@ -172,7 +171,7 @@ def _stream_overcommitted(
 
 
 def _failing_projects(session: Session, root: Org | None, year: int | None) -> Select:
-    owner = aliased(Org)
+    owner = org_alias("owner")
     funded = (
         Project.drawn_l1_fen
         + Project.drawn_l2_fen
@@ -246,7 +245,7 @@ def _stream_overpaid(
     session: Session, root: Org | None, year: int | None, batch: int
 ) -> Iterator[_Row]:
     template = overpaid_template()
-    owner = aliased(Org)
+    owner = org_alias("owner")
     paid, drawn = func.sum(Payment.counted_fen()), FundingLine.counted_fen()
     statement = (
         select(Project.code, Project.owner_id, owner.name, Allocation.code, drawn)

@@ -26,7 +26,7 @@ from cocon.models import (
 )
 from cocon.profiles import Qualification, qualify
 from cocon.review import entry_step
-from cocon.scope import allocation_scope, org_within, project_scope, within
+from cocon.scope import allocation_scope, org_alias, org_within, project_scope, within
 
 # Failing checks worded on a page; the count and the export's Checks sheet give them all.
 FINDINGS_SHOWN = 50
@@ -57,7 +57,7 @@ def recent_projects(
 
     A project just entered comes first, whatever its start date.
     """
-    owner, site = aliased(Org), aliased(Org)
+    owner, site = org_alias("owner"), org_alias("site")
     entered = aliased(StatusChange)
     statement = (
         select(Project, owner, site, entered.changed_at)
@@ -92,7 +92,7 @@ def large_units(
     session: Session, scope: Org, threshold: Decimal, *, qualifying_only: bool = True
 ) -> list[LargeUnit]:
     """Return the communities in scope with a profile, those that qualify by default."""
-    street = aliased(Org)
+    street = org_alias("street")
     statement = (
         select(CommunityProfile, Org, street)
         .join(Org, Org.id == CommunityProfile.org_id)
@@ -141,7 +141,7 @@ def _project_conditions(owner, scope: Org, filters: ProjectFilters) -> list:
 
 def project_totals(session: Session, scope: Org, filters: ProjectFilters) -> ProjectTotals:
     """Count and sum budget, funding and payments over every project the filters keep."""
-    owner = aliased(Org)
+    owner = org_alias("owner")
     statement = (
         select(
             func.count(Project.id),
@@ -160,7 +160,7 @@ def project_rows(
     session: Session, scope: Org, filters: ProjectFilters, *, limit: int, offset: int = 0
 ) -> list[tuple[Project, Org, Org, int]]:
     """Return one page of the projects the filters keep, with owner, site and funding, sorted."""
-    owner, site = aliased(Org), aliased(Org)
+    owner, site = org_alias("owner"), org_alias("site")
     key = {
         "code": Project.code,
         "name": Project.name,
@@ -223,7 +223,7 @@ def partner_contributions(
     session: Session, partner: Partner, scope: Org
 ) -> list[tuple[Contribution, Project, Org, Org]]:
     """Return what a partner put into projects owned in scope, latest year first."""
-    owner, site = aliased(Org), aliased(Org)
+    owner, site = org_alias("owner"), org_alias("site")
     statement = (
         select(Contribution, Project, owner, site)
         .join(Project, Project.id == Contribution.project_id)
@@ -239,7 +239,7 @@ def partner_figures(session: Session, scope: Org, partner_ids: list[int]) -> dic
     """Return (projects, amount) each partner contributed to projects owned in scope."""
     if not partner_ids:
         return {}
-    owner = aliased(Org)
+    owner = org_alias("owner")
     statement = (
         select(
             Contribution.partner_id,
