@@ -275,14 +275,14 @@ def run_command(command: list[str], db: Path) -> None:
         raise SystemExit(f"error: {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
 
 
-def prepare_demo() -> Path:
+def prepare_demo(db: Path = DEMO_DB) -> Path:
     """Create a fresh demo database with `cocon init` and `cocon demo`."""
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
-    run_command([str(COCON), "init"], DEMO_DB)
-    run_command([str(COCON), "demo"], DEMO_DB)
-    add_bench_user(DEMO_DB)
-    return DEMO_DB
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    run_command([str(COCON), "init"], db)
+    run_command([str(COCON), "demo"], db)
+    add_bench_user(db)
+    return db
 
 
 def add_bench_user(db: Path) -> None:
@@ -297,23 +297,25 @@ def add_bench_user(db: Path) -> None:
         raise SystemExit(f"error: adding {BENCH_USER} failed:\n{done.stdout}{done.stderr}")
 
 
-def prepare_national(data: Path, projects: int) -> tuple[Path | None, str]:
+def prepare_national(
+    data: Path, projects: int, db: Path = NATIONAL_DB
+) -> tuple[Path | None, str]:
     """Generate the national database once (rollup_data, fixed seed), migrate it; None if no data."""
-    note = f"reused {NATIONAL_DB}"
-    if not NATIONAL_DB.exists() or not has_projects(NATIONAL_DB):
+    note = f"reused {db}"
+    if not db.exists() or not has_projects(db):
         if not data.is_dir():
             return None, f"skipped: the division data is missing ({data})"
         from benchmarks.rollup_data import build
         from cocon.db import make_engine
 
         start = perf_counter()
-        engine = make_engine(f"sqlite:///{NATIONAL_DB}")
+        engine = make_engine(f"sqlite:///{db}")
         build(engine, data, projects)
         engine.dispose()
-        note = f"generated {NATIONAL_DB} in {perf_counter() - start:.0f} s"
-    run_command([str(COCON), "init"], NATIONAL_DB)
-    add_bench_user(NATIONAL_DB)
-    return NATIONAL_DB, note
+        note = f"generated {db} in {perf_counter() - start:.0f} s"
+    run_command([str(COCON), "init"], db)
+    add_bench_user(db)
+    return db, note
 
 
 def has_projects(db: Path) -> bool:
@@ -369,10 +371,11 @@ def bench(
     *,
     national: bool,
     cache: bool,
+    baseline: tuple[str, Path] | None = None,
 ) -> tuple[list[str], str]:
     """Serve db, load each page at each level; return the report's section and the target line."""
     targets, street = pages(db)
-    server = Server(db, workers, cache)
+    server = Server(db, workers, cache, baseline[1] if baseline else None)
     lines: list[str] = []
     target, errors, total = "", 0, 0
     if workers <= 1:
@@ -382,6 +385,8 @@ def bench(
         served = f"`cocon serve --workers {workers}`"
         name += f" — {workers} uvicorn workers"
     name += " — page cache on" if cache else " — page cache off (every page built anew)"
+    if baseline is not None:
+        name += f" — baseline `{baseline[0]}`"
     try:
         # Ready once the account page answers: every page measured is still unasked for, so the
         # first warm-up request of each is its first call in the process.
@@ -690,6 +695,12 @@ def main() -> None:
         help="comma-separated: serve with the page cache on (the default setting) and/or off",
     )
     parser.add_argument("--divisions", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--demo-db", type=Path, default=DEMO_DB, help="where the fresh demo database is made"
+    )
+    parser.add_argument(
+        "--national-db", type=Path, default=NATIONAL_DB, help="the national database (reused)"
+    )
     parser.add_argument("--projects", type=int, default=1_000_000)
     parser.add_argument(
         "--profile",
@@ -710,14 +721,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--baseline",
-        help="a commit whose cocon (with templates and static files) serves the mixed run too",
+        help="a commit whose cocon (with templates and static files) serves every run too; it"
+        " must have no migration this code lacks (both serve the same database)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     workloads = {w.strip() for w in args.workload.split(",") if w.strip()}
     scratch = tempfile.TemporaryDirectory(prefix="web-bench-")
     baseline = None
-    if args.baseline and "mixed" in workloads:
+    if args.baseline:
         baseline = (args.baseline, baseline_source(args.baseline, Path(scratch.name)))
     levels = [int(n) for n in args.clients.split(",") if n.strip()]
     start_load = os.getloadavg()
@@ -725,10 +737,12 @@ def main() -> None:
     sections: list[str] = []
     worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
     modes = [(w, m.strip() == "on") for w in worker_counts for m in args.page_cache.split(",")]
+    # Each mode with this code, then (with --baseline) with the baseline's.
+    runs = [(mode, None) for mode in modes] + [(mode, baseline) for mode in modes if baseline]
     targets: list[str] = []
     if args.data in ("demo", "both"):
-        db = prepare_demo()
-        for workers, cache in modes if "pages" in workloads else ():
+        db = prepare_demo(args.demo_db)
+        for (workers, cache), build in runs if "pages" in workloads else ():
             section, target = bench(
                 "Demo data (Gongshu)",
                 db,
@@ -738,6 +752,7 @@ def main() -> None:
                 workers,
                 national=False,
                 cache=cache,
+                baseline=build,
             )
             sections += section
             targets.append(target)
@@ -747,15 +762,16 @@ def main() -> None:
             targets += verdicts
     if args.data in ("national", "both"):
         title = f"National tree, {args.projects:,} projects"
-        db, note = prepare_national(args.divisions, args.projects)
+        db, note = prepare_national(args.divisions, args.projects, args.national_db)
         if db is None:
             print(f"national data {note}", file=sys.stderr)
             sections += [f"## {title}", "", f"- {note}", ""]
         else:
-            for workers, cache in modes if "pages" in workloads else ():
+            for (workers, cache), build in runs if "pages" in workloads else ():
                 section, target = bench(
-                    title, db, note, args, levels, workers, national=True, cache=cache
-                )
+                    title, db, note, args, levels, workers, national=True, cache=cache,
+                    baseline=build,
+                )  # fmt: skip
                 sections += section
                 targets += [target] if target else []
             if "mixed" in workloads:
