@@ -8,12 +8,13 @@ templates, so memory stays flat and a page can word only the first ones it shows
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import date
+from functools import cache
 from itertools import islice
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlmodel import Session
 
 from cocon.checks import BLOCK, DEFAULT, Finding, Policies, Rule
@@ -29,7 +30,9 @@ from cocon.findings import (
 )
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
 from cocon.money import format_yuan
-from cocon.scope import org_alias, within
+from cocon.scope import org_alias, scope_params, within_scope
+
+YEAR = "year"  # the year parameter of the statements built once
 
 
 def first_failing_rows(
@@ -49,22 +52,42 @@ def first_failing_rows(
 
 def count_failing(session: Session, root: Org | None = None, year: int | None = None) -> int:
     """Count the findings failing_rows would word: each row keeps the number of its failing checks."""
+    projects, allocations = _counts(root is not None, year is not None)
+    params = _params(root, year)
+    execute = session.execute
+    return int(execute(projects, params).scalar_one()) + int(
+        execute(allocations, params).scalar_one()
+    )
+
+
+@cache
+def _counts(scoped: bool, yearly: bool) -> tuple[Select, Select]:
     owner, holder = org_alias("owner"), org_alias("holder")
     projects = (
         select(func.coalesce(func.sum(Project.failing_checks), 0))
         .join(owner, owner.id == Project.owner_id)
-        .where(Project.failing_checks > 0, within(owner, root))
+        .where(Project.failing_checks > 0)
     )
     allocations = (
         select(func.coalesce(func.sum(Allocation.failing_checks), 0))
         .join(holder, holder.id == Allocation.org_id)
-        .where(Allocation.failing_checks > 0, within(holder, root))
+        .where(Allocation.failing_checks > 0)
     )
+    if scoped:
+        projects = projects.where(within_scope(owner))
+        allocations = allocations.where(within_scope(holder))
+    if yearly:
+        projects = projects.where(Project.year == bindparam(YEAR))
+        allocations = allocations.where(Allocation.year == bindparam(YEAR))
+    return projects, allocations
+
+
+def _params(root: Org | None, year: int | None) -> dict:
+    """Return the parameters of the statements built once for a scope and year."""
+    params: dict = {} if root is None else scope_params(root)
     if year is not None:
-        projects = projects.where(Project.year == year)
-        allocations = allocations.where(Allocation.year == year)
-    execute = session.execute
-    return int(execute(projects).scalar_one()) + int(execute(allocations).scalar_one())
+        params[YEAR] = year
+    return params
 
 
 _Row = tuple[str, int | None, str | None, str, int]  # subject, org id, org name, message, excess
@@ -95,21 +118,36 @@ def stream_failing_rows(
             yield Finding(rule, severity, subject, org_id, message, excess), org_name
 
 
-def _rows(session: Session, statement: Select, batch: int) -> Iterator[tuple]:
+def _rows(session: Session, statement: Select, params: dict, batch: int) -> Iterator[tuple]:
     """Yield the rows of statement a batch at a time (a server-side cursor on PostgreSQL)."""
-    result = session.connection().execute(statement.execution_options(yield_per=batch))
+    result = session.connection().execute(
+        statement, params, execution_options={"yield_per": batch}
+    )
     try:
         yield from result
     finally:
         result.close()
 
 
-def _in_code_order(session: Session, column: ColumnElement) -> ColumnElement:
+def _in_code_order(dialect: str, column: ColumnElement) -> ColumnElement:
     """Order by code point, as Python sorts strings (PostgreSQL's collation may not)."""
-    return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
+    return column.collate("C") if dialect == "postgresql" else column
 
 
-def _failing_allocations(session: Session, root: Org | None, year: int | None) -> Select:
+def _statement(
+    session: Session, build: Callable[[str, bool, bool], Select], root: Org | None, year: int | None
+) -> tuple[Select, dict]:
+    """Return the statement build makes for this kind of scope and year, and its parameters.
+
+    Each statement is built once per process and shape (the dialect, with or without a scope
+    and a year), then run with the scope's bounds and the year as parameters.
+    """
+    dialect = session.get_bind().dialect.name
+    return build(dialect, root is not None, year is not None), _params(root, year)
+
+
+@cache
+def _failing_allocations(dialect: str, scoped: bool, yearly: bool) -> Select:
     holder = org_alias("holder")
     statement = (
         select(
@@ -124,19 +162,21 @@ def _failing_allocations(session: Session, root: Org | None, year: int | None) -
             Allocation.draw_count,
         )
         .join(holder, holder.id == Allocation.org_id)
-        .where(Allocation.failing_checks > 0, within(holder, root))
-        .order_by(_in_code_order(session, Allocation.code))
+        .where(Allocation.failing_checks > 0)
+        .order_by(_in_code_order(dialect, Allocation.code))
     )
-    return statement if year is None else statement.where(Allocation.year == year)
+    if scoped:
+        statement = statement.where(within_scope(holder))
+    return statement.where(Allocation.year == bindparam(YEAR)) if yearly else statement
 
 
 def _stream_over_parent(
     session: Session, root: Org | None, year: int | None, batch: int
 ) -> Iterator[_Row]:
     titled, template = title_template(), over_parent_template()
-    statement = _failing_allocations(session, root, year)
+    statement, params = _statement(session, _failing_allocations, root, year)
     for code, org_id, org_name, ayear, amount, subs, _drawn, sub_count, _draws in _rows(
-        session, statement, batch
+        session, statement, params, batch
     ):
         if subs > amount:
             message = template.format(
@@ -153,9 +193,9 @@ def _stream_overcommitted(
     session: Session, root: Org | None, year: int | None, batch: int
 ) -> Iterator[_Row]:
     titled, template = title_template(), overcommitted_template()
-    statement = _failing_allocations(session, root, year)
+    statement, params = _statement(session, _failing_allocations, root, year)
     for code, org_id, org_name, ayear, amount, subs, drawn, sub_count, draw_count in _rows(
-        session, statement, batch
+        session, statement, params, batch
     ):
         committed = drawn + subs
         if committed > amount:
@@ -170,7 +210,8 @@ def _stream_overcommitted(
             yield code, org_id, org_name, message, committed - amount
 
 
-def _failing_projects(session: Session, root: Org | None, year: int | None) -> Select:
+@cache
+def _failing_projects(dialect: str, scoped: bool, yearly: bool) -> Select:
     owner = org_alias("owner")
     funded = (
         Project.drawn_l1_fen
@@ -193,19 +234,21 @@ def _failing_projects(session: Session, root: Org | None, year: int | None) -> S
             Project.end_date,
         )
         .join(owner, owner.id == Project.owner_id)
-        .where(Project.failing_checks > 0, within(owner, root))
-        .order_by(_in_code_order(session, Project.code))
+        .where(Project.failing_checks > 0)
+        .order_by(_in_code_order(dialect, Project.code))
     )
-    return statement if year is None else statement.where(Project.year == year)
+    if scoped:
+        statement = statement.where(within_scope(owner))
+    return statement.where(Project.year == bindparam(YEAR)) if yearly else statement
 
 
 def _stream_funding(
     session: Session, root: Org | None, year: int | None, batch: int
 ) -> Iterator[_Row]:
     gap_t, surplus_t = gap_template(), surplus_template()
-    statement = _failing_projects(session, root, year)
+    statement, params = _statement(session, _failing_projects, root, year)
     for code, owner_id, owner_name, status, budget, funded, *_dates in _rows(
-        session, statement, batch
+        session, statement, params, batch
     ):
         if has_gap(status, budget, funded):
             message = gap_t.format(
@@ -229,9 +272,9 @@ def _stream_outside(
     session: Session, root: Org | None, year: int | None, batch: int
 ) -> Iterator[_Row]:
     template = outside_template()
-    statement = _failing_projects(session, root, year)
+    statement, params = _statement(session, _failing_projects, root, year)
     row: tuple[str, int, str, str, int, int, int, date | None, date | None]
-    for row in _rows(session, statement, batch):
+    for row in _rows(session, statement, params, batch):
         code, owner_id, owner_name, _status, _budget, _funded, pyear, start, end = row
         outside = dates_outside(pyear, start, end)
         if outside:
@@ -245,6 +288,23 @@ def _stream_overpaid(
     session: Session, root: Org | None, year: int | None, batch: int
 ) -> Iterator[_Row]:
     template = overpaid_template()
+    statement, params = _statement(session, _overpaid_lines, root, year)
+    for code, owner_id, owner_name, allocation_code, drawn, total in _rows(
+        session, statement, params, batch
+    ):
+        drawn, total = int(drawn), int(total)
+        message = template.format(
+            project=code,
+            allocation=allocation_code,
+            paid=format_yuan(total),
+            drawn=format_yuan(drawn),
+            excess=format_yuan(total - drawn),
+        )
+        yield code, owner_id, owner_name, message, total - drawn
+
+
+@cache
+def _overpaid_lines(dialect: str, scoped: bool, yearly: bool) -> Select:
     owner = org_alias("owner")
     paid, drawn = func.sum(Payment.counted_fen()), FundingLine.counted_fen()
     statement = (
@@ -255,7 +315,7 @@ def _stream_overpaid(
         .join(Allocation, Allocation.id == FundingLine.allocation_id)
         .join(Project, Project.id == FundingLine.project_id)
         .join(owner, owner.id == Project.owner_id)
-        .where(Project.failing_checks > 0, within(owner, root))
+        .where(Project.failing_checks > 0)
         .group_by(
             FundingLine.project_id,
             Project.code,
@@ -267,19 +327,8 @@ def _stream_overpaid(
         )
         .having(paid > drawn)
         # Within a project, lines in the database's order of allocation codes, as failing_rows.
-        .order_by(_in_code_order(session, Project.code), Allocation.code)
+        .order_by(_in_code_order(dialect, Project.code), Allocation.code)
     )
-    if year is not None:
-        statement = statement.where(Project.year == year)
-    for code, owner_id, owner_name, allocation_code, drawn, total in _rows(
-        session, statement, batch
-    ):
-        drawn, total = int(drawn), int(total)
-        message = template.format(
-            project=code,
-            allocation=allocation_code,
-            paid=format_yuan(total),
-            drawn=format_yuan(drawn),
-            excess=format_yuan(total - drawn),
-        )
-        yield code, owner_id, owner_name, message, total - drawn
+    if scoped:
+        statement = statement.where(within_scope(owner))
+    return statement.where(Project.year == bindparam(YEAR)) if yearly else statement
