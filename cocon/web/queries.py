@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -26,7 +27,15 @@ from cocon.models import (
 )
 from cocon.profiles import Qualification, qualify
 from cocon.review import entry_step
-from cocon.scope import allocation_scope, org_alias, org_within, project_scope, within
+from cocon.scope import (
+    allocation_scope,
+    org_alias,
+    org_within,
+    project_scope,
+    scope_params,
+    within,
+    within_scope,
+)
 
 # Failing checks worded on a page; the count and the export's Checks sheet give them all.
 FINDINGS_SHOWN = 50
@@ -57,6 +66,20 @@ def recent_projects(
 
     A project just entered comes first, whatever its start date.
     """
+    params = {**scope_params(scope), "year": year, "limit": limit}
+    rows, moments = [], {}
+    for project, owner_org, site_org, moment in session.execute(
+        _recent_statement(year is not None), params
+    ):
+        rows.append((project, owner_org, site_org))
+        if moment is not None:
+            moments[project.id] = moment
+    return rows, moments
+
+
+@cache
+def _recent_statement(yearly: bool) -> Select:
+    # Built once, run with the scope, year and limit: the dashboard shows it on every build.
     owner, site = org_alias("owner"), org_alias("site")
     entered = aliased(StatusChange)
     statement = (
@@ -64,18 +87,11 @@ def recent_projects(
         .join(owner, owner.id == Project.owner_id)
         .join(site, site.id == Project.site_id)
         .outerjoin(entered, and_(entered.project_id == Project.id, entry_step(entered)))
-        .where(within(owner, scope))
+        .where(within_scope(owner))
         .order_by(entered.changed_at.desc().nulls_last(), Project.id.desc())
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    if year is not None:
-        statement = statement.where(Project.year == year)
-    rows, moments = [], {}
-    for project, owner_org, site_org, moment in session.execute(statement):
-        rows.append((project, owner_org, site_org))
-        if moment is not None:
-            moments[project.id] = moment
-    return rows, moments
+    return statement.where(Project.year == bindparam("year")) if yearly else statement
 
 
 @dataclass(frozen=True)
