@@ -4,11 +4,14 @@ The real app runs as its own process (`cocon serve`, what users run: one uvicorn
 database under test; N keep-alive clients (threads over http.client, cheap on the CPU they share
 with the server) request one page as fast as it answers for a fixed time after a warm-up. Data
 sets: the Gongshu demo, and the national tree with 1,000,000 projects (benchmarks/rollup_data.py,
-fixed seed). Run from the repository root:
+fixed seed). The mixed workload (an office in use) has readers on the dashboard and the project
+list while a payment a second is recorded through the web form. With --baseline REV every run is
+made with that commit's code too, in the same report. Run from the repository root:
 
     .venv/bin/python benchmarks/web.py [--data demo|national|both] [--clients 1,10,50]
-        [--duration 10] [--warmup 3] [--workers 1,2] [--profile missed|always|never]
-        [--out FILE]
+        [--duration 10] [--warmup 3] [--workers 1,2] [--page-cache on,off]
+        [--workload pages,mixed] [--mixed-clients 10] [--mixed-rounds 1] [--baseline REV]
+        [--profile missed|always|never] [--out FILE]
 """
 
 from __future__ import annotations
