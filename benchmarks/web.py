@@ -290,7 +290,8 @@ def prepare_demo(db: Path = DEMO_DB) -> Path:
 
 def add_bench_user(db: Path) -> None:
     """Give db the benchmark's admin of the district, unless it has one."""
-    env = {**os.environ, "COCON_DATABASE_URL": f"sqlite:///{db}"}
+    # English messages: the refusal of an existing name is recognised by its words.
+    env = {**os.environ, "COCON_DATABASE_URL": f"sqlite:///{db}", "COCON_LANG": "en"}
     command = [str(COCON), "users", "add", BENCH_USER, "--role", "admin", "--org", DISTRICT,
                "--password-stdin"]  # fmt: skip
     done = subprocess.run(
