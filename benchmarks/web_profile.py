@@ -1,14 +1,19 @@
 """Profile one page server-side: time per handler step, per SQL statement, and a cProfile.
 
-The app runs in this process under litestar.testing.TestClient against the database given; one
-client asks for the page --requests times after a warm-up. Reported, per request on average:
-  - each function the handler's module calls (inclusive time; the handler's steps) and the render;
+The app runs in this process under litestar.testing.TestClient against the database given, signed
+in as the benchmark's admin of the district (benchmarks/web.py adds it); one client asks for the
+page --requests times after a warm-up. The page cache is on or off as --page-cache says (by
+default as COCON_PAGE_CACHE says, on when unset): with it off every request builds the page, which
+is what a first call after a write costs. Reported, per request on average:
+  - each function the handler's module calls and the render (inclusive time; a step called
+    inside another is shown under it as "outer › inner");
   - each distinct SQL statement (count, time, the step that issued it) with its query plan;
   - the cProfile of handler + render over a second round of as many requests (top functions by
     own and by cumulative time), so the profiler's overhead stays out of the timings above.
 Run from the repository root:
 
-    .venv/bin/python benchmarks/web_profile.py --db FILE --path '/?org=330105&year=2023'
+    .venv/bin/python benchmarks/web_profile.py --db FILE --path '/?org=330105&year=2023' \
+        [--page-cache on|off]
 """
 
 from __future__ import annotations
@@ -60,15 +65,16 @@ class Recorder:
         self.lock = threading.Lock()
 
     def step(self, name: str, function, *, outer: bool = False):
-        """Wrap function so its calls are timed as step name (outermost step only).
+        """Wrap function so its calls are timed as step name, nested under the step calling it.
 
         An outer step (the whole handler) is timed but leaves the steps inside it their names.
         """
 
         @functools.wraps(function)
         def timed(*args, **kwargs):
-            if not self.timing or getattr(self.local, "step", None):
+            if not self.timing:
                 return function(*args, **kwargs)
+            stack = self.local.__dict__.setdefault("steps", [])
             if outer:
                 start = perf_counter()
                 try:
@@ -76,31 +82,43 @@ class Recorder:
                 finally:
                     self.steps[name].calls += 1
                     self.steps[name].seconds += perf_counter() - start
-            self.local.step = name
+            stack.append(name)
+            qualified = " › ".join(stack)
             start = perf_counter()
             try:
                 return function(*args, **kwargs)
             finally:
-                tally = self.steps[name]
+                tally = self.steps[qualified]
                 tally.calls += 1
                 tally.seconds += perf_counter() - start
-                self.local.step = None
+                stack.pop()
 
         return timed
 
+    def current_step(self) -> str:
+        """Return the innermost step running in this thread (the one a statement belongs to)."""
+        stack = self.local.__dict__.get("steps")
+        return " › ".join(stack) if stack else "(outside the steps)"
+
     def profiled(self, function):
-        """Wrap function so it runs under the cProfile profiler (in whatever thread calls it)."""
+        """Wrap function so it runs under the cProfile profiler (in whatever thread calls it).
+
+        Calls nest (the render runs inside the handler when the page is built): only the
+        outermost one turns the profiler on, so the lock is never taken twice by one thread.
+        """
 
         @functools.wraps(function)
         def run(*args, **kwargs):
-            if not self.profiling:
+            if not self.profiling or getattr(self.local, "profiled", False):
                 return function(*args, **kwargs)
             with self.lock:
+                self.local.profiled = True
                 self.profiler.enable()
                 try:
                     return function(*args, **kwargs)
                 finally:
                     self.profiler.disable()
+                    self.local.profiled = False
 
         return run
 
@@ -117,7 +135,7 @@ class Recorder:
         tally = self.statements[key]
         tally.calls += 1
         tally.seconds += elapsed
-        tally.steps.add(getattr(self.local, "step", None) or "(outside the steps)")
+        tally.steps.add(self.current_step())
         if tally.example is None:
             tally.example = (statement, parameters)
 
@@ -146,7 +164,24 @@ def handler_for(app, path: str):
     raise SystemExit(f"error: no GET handler for {route_path}")
 
 
-def profile(db: Path, paths: list[str], requests: int, warmup: int, top: int) -> str:
+def sign_in(client) -> None:
+    """Sign in through the login form as the benchmark's admin of the district."""
+    from benchmarks.web import BENCH_PASSWORD, BENCH_USER
+
+    page = client.get("/login").text
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page)[1]
+    form = {"username": BENCH_USER, "password": BENCH_PASSWORD, "_csrf_token": token}
+    response = client.post("/login", data=form, follow_redirects=False)
+    if response.status_code != 303:
+        raise SystemExit(
+            f"error: signing in as {BENCH_USER} answered {response.status_code};"
+            " add the user with benchmarks/web.py (it adds it to the databases it prepares)"
+        )
+
+
+def profile(
+    db: Path, paths: list[str], requests: int, warmup: int, top: int, *, page_cache: bool
+) -> str:
     """Profile each path and return a Markdown report."""
     import jinja2
     from litestar.testing import TestClient
@@ -158,7 +193,14 @@ def profile(db: Path, paths: list[str], requests: int, warmup: int, top: int) ->
 
     recorder = Recorder()
     os.environ.pop("COCON_DATABASE_URL", None)
-    app = create_app(Settings(database_url=f"sqlite:///{db}", language="zh_CN"))
+    settings = Settings(
+        database_url=f"sqlite:///{db}",
+        language="zh_CN",
+        page_cache=page_cache,
+        allowed_hosts=("testserver.local",),
+        session_idle_minutes=24 * 60,
+    )
+    app = create_app(settings)
     handlers = {path: handler_for(app, path) for path in paths}
     # Wrap each handler's function (runs in a worker thread), the cocon functions its module
     # calls, and Jinja's render (runs in the event loop thread).
@@ -179,16 +221,22 @@ def profile(db: Path, paths: list[str], requests: int, warmup: int, top: int) ->
         handler.fn.func = recorder.profiled(whole)
     original_render = jinja2.Template.render
     jinja2.Template.render = recorder.profiled(recorder.step("render template", original_render))
-    out = [f"Database: `{db}`; {requests} sequential requests per page after {warmup} warm-up.", ""]
-    with TestClient(app) as client:
+    cache = "on (kept pages served)" if page_cache else "off (every page built anew)"
+    out = [
+        f"Database: `{db}`; {requests} sequential requests per page after {warmup} warm-up;"
+        f" page cache {cache}.",
+        "",
+    ]
+    with TestClient(app, base_url="http://testserver.local") as client:
         for noisy in ("httpx", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        sign_in(client)
         engine = app.state.engine
         event.listen(engine, "before_cursor_execute", recorder.before)
         event.listen(engine, "after_cursor_execute", recorder.after)
         for path in paths:
             for _ in range(warmup):
-                assert client.get(path).status_code == 200
+                check(client.get(path, follow_redirects=False), path)
             recorder.steps.clear()
             recorder.statements.clear()
             recorder.profiler = cProfile.Profile()
@@ -196,16 +244,21 @@ def profile(db: Path, paths: list[str], requests: int, warmup: int, top: int) ->
             recorder.timing = True
             start = perf_counter()
             for _ in range(requests):
-                response = client.get(path)
-                assert response.status_code == 200, response.status_code
+                check(client.get(path, follow_redirects=False), path)
             total = (perf_counter() - start) / requests
             recorder.timing, recorder.profiling = False, True
             for _ in range(requests):
-                assert client.get(path).status_code == 200
+                check(client.get(path, follow_redirects=False), path)
             recorder.profiling = False
             out += report(db, path, total, recorder, requests, top)
     jinja2.Template.render = original_render
     return "\n".join(out)
+
+
+def check(response, path: str) -> None:
+    """Stop unless the page answered 200 (a redirect to the login page would profile that)."""
+    if response.status_code != 200:
+        raise SystemExit(f"error: {path} answered {response.status_code}")
 
 
 def report(db: Path, path: str, total: float, recorder: Recorder, n: int, top: int) -> list[str]:
@@ -260,12 +313,29 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--page-cache",
+        choices=["on", "off"],
+        default=None,
+        help="serve kept pages (on) or build every page (off); default: as COCON_PAGE_CACHE says",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.page_cache is None:
+        from cocon.settings import Settings
+
+        page_cache = Settings.from_env().page_cache
+    else:
+        page_cache = args.page_cache == "on"
     if not args.db.exists():
         raise SystemExit(f"error: no database at {args.db}")
     text = profile(
-        args.db, args.path or ["/?org=330105&year=2023"], args.requests, args.warmup, args.top
+        args.db,
+        args.path or ["/?org=330105&year=2023"],
+        args.requests,
+        args.warmup,
+        args.top,
+        page_cache=page_cache,
     )
     if args.out:
         args.out.write_text(text)

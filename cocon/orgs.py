@@ -59,11 +59,17 @@ def level_of_code(code: str) -> Level:
     return LEVEL_BY_LENGTH[len(code)]
 
 
+def subtree_bounds(path: str) -> tuple[str, str]:
+    """Return the index range [low, high) of the paths under path (inclusive)."""
+    # Every path ends in '/', and '0' is the character right after '/'.
+    return path, path[:-1] + "0"
+
+
 def subtree_condition(path: str, column: ColumnElement | None = None) -> ColumnElement[bool]:
     """Select rows whose path lies under path (inclusive) as one index range."""
     column = Org.path if column is None else column
-    # Every path ends in '/', and '0' is the character right after '/'.
-    return and_(column >= path, column < path[:-1] + "0")
+    low, high = subtree_bounds(path)
+    return and_(column >= low, column < high)
 
 
 def child_path(parent: Org | None, code: str) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import cache
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlmodel import Session
 
 from cocon.actors import Actor, actor_of
@@ -22,7 +23,7 @@ from cocon.i18n import _
 from cocon.models import FundingLine, Org, Project, Status, StatusChange
 from cocon.rights import OWN_ORG_REVIEW_LEVEL, Right, may_review, may_submit
 from cocon.rules import funded, gap_message, gap_template, has_gap
-from cocon.scope import within
+from cocon.scope import scope_params, within_scope
 
 BEIJING = timezone(timedelta(hours=8))
 # Candidates the waiting list looks at per section, before the rule sorts out the ones it shows.
@@ -36,16 +37,21 @@ def org_of(session: Session, actor: Actor) -> Org | None:
 
 def submitted_by_id(session: Session, project: Project) -> int | None:
     """Return the user who last submitted the project (None: nobody, or the operator)."""
-    statement = (
+    return session.execute(_last_submission(), {"project_id": project.id}).scalar()
+
+
+@cache
+def _last_submission() -> Select:
+    # Built once: the waiting list asks for every project it looks at.
+    return (
         select(StatusChange.changed_by_id)
         .where(
-            StatusChange.project_id == project.id,
+            StatusChange.project_id == bindparam("project_id"),
             StatusChange.to_status == Status.SUBMITTED.value,
         )
         .order_by(StatusChange.id.desc())
         .limit(1)
     )
-    return session.execute(statement).scalar()
 
 
 def review_refusal(session: Session, project: Project, actor: Actor | None = None) -> CoconError | None:
@@ -243,37 +249,45 @@ class Waiting:
 def waiting_for(session: Session, scope: Org) -> tuple[list[Waiting], list[Waiting]]:
     """Return the projects in scope the acting user may review, and their org's returned ones."""
     actor = actor_of(session)
-    latest = _latest_changes()
-    base = (
-        select(Project, Org, StatusChange)
-        .join(Org, Org.id == Project.owner_id)
-        .join(latest, latest.c.project_id == Project.id)
-        .join(StatusChange, StatusChange.id == latest.c.last_id)
-        .where(within(Org, scope))
-        .order_by(StatusChange.changed_at, Project.code)
-    )
+    candidates, own = _waiting_statements(actor.org_id is not None)
+    params = {**scope_params(scope), "actor_org": actor.org_id}
     to_review: list[Waiting] = []
     if actor.may(Right.APPROVE):
-        # The rule decides; the query only leaves out what it can never allow (the own org's
-        # projects below district level), so the limit is not spent on them.
-        candidates = base.where(Project.status == Status.SUBMITTED.value)
-        if actor.org_id is not None:
-            candidates = candidates.where((Org.id != actor.org_id) | (Org.level <= OWN_ORG_REVIEW_LEVEL))
-        for project, owner, change in session.execute(candidates.limit(WAITING_LIMIT * 4)):
+        for project, owner, change in session.execute(candidates, params):
             if review_refusal(session, project, actor) is None:
                 to_review.append(Waiting(project, owner, change))
             if len(to_review) == WAITING_LIMIT:
                 break
     returned: list[Waiting] = []
     if actor.org_id is not None and actor.may(Right.SUBMIT):
-        own = base.where(
-            Project.status == Status.DRAFT.value,
-            Project.owner_id == actor.org_id,
-            StatusChange.returned.is_(True),
-        ).limit(WAITING_LIMIT)
-        returned = [Waiting(p, o, c) for p, o, c in session.execute(own)]
+        returned = [Waiting(p, o, c) for p, o, c in session.execute(own, params)]
     return to_review, returned
 
+
+@cache
+def _waiting_statements(of_an_org: bool) -> tuple[Select, Select]:
+    """Build once the waiting list's two reads, run with the scope and the actor's org."""
+    latest = _latest_changes()
+    base = (
+        select(Project, Org, StatusChange)
+        .join(Org, Org.id == Project.owner_id)
+        .join(latest, latest.c.project_id == Project.id)
+        .join(StatusChange, StatusChange.id == latest.c.last_id)
+        .where(within_scope(Org))
+        .order_by(StatusChange.changed_at, Project.code)
+    )
+    # The rule decides; the query only leaves out what it can never allow (the own org's
+    # projects below district level), so the limit is not spent on them.
+    candidates = base.where(Project.status == Status.SUBMITTED.value)
+    if of_an_org:
+        actor_org = bindparam("actor_org")
+        candidates = candidates.where((Org.id != actor_org) | (Org.level <= OWN_ORG_REVIEW_LEVEL))
+    own = base.where(
+        Project.status == Status.DRAFT.value,
+        Project.owner_id == bindparam("actor_org"),
+        StatusChange.returned.is_(True),
+    ).limit(WAITING_LIMIT)
+    return candidates.limit(WAITING_LIMIT * 4), own
 
 
 def review_panel(session: Session, scope: Org, project: Project, policies: Policies) -> dict:

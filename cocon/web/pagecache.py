@@ -5,12 +5,18 @@ built from (cocon.db bumps the revision in every writing transaction, from the w
 an import). Each request reads the current revision, one small query, and builds the page again
 only when it changed, so a page never shows data older than the last write. Only pages without
 forms are kept: a form carries the visitor's own CSRF token.
+
+A page many requests miss at once (right after a write, every reader of the dashboard) is built
+once: the first request builds it, the others with the same key and revision wait for that page
+instead of building the same one beside it. This holds within one process; each server process
+keeps (and builds) its own pages.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from threading import Lock
 
 from litestar import Request, Response
@@ -32,6 +38,7 @@ class PageCache:
     def __init__(self, capacity: int = 256) -> None:
         self.capacity = capacity
         self._pages: OrderedDict[PageKey, tuple[int, str]] = OrderedDict()
+        self._building: dict[tuple[PageKey, int], Future[str | None]] = {}
         self._lock = Lock()
 
     def get(self, key: PageKey, revision: int) -> str | None:
@@ -42,6 +49,36 @@ class PageCache:
                 return None
             self._pages.move_to_end(key)
             return kept[1]
+
+    def get_or_build(self, key: PageKey, revision: int, build: Callable[[], str]) -> str:
+        """Return the page kept under key for revision, building it once however many ask at once.
+
+        The request that misses first builds; those that miss the same page meanwhile wait for
+        its result. If that build fails, the waiting requests try again (one of them builds),
+        so one request's failure (a busy database, say) is never handed to the others.
+        """
+        while True:
+            with self._lock:
+                kept = self._pages.get(key)
+                if kept is not None and kept[0] == revision:
+                    self._pages.move_to_end(key)
+                    return kept[1]
+                flight = self._building.get((key, revision))
+                if flight is None:
+                    flight = self._building[(key, revision)] = Future()
+                    break
+            built = flight.result()  # None: that build failed
+            if built is not None:
+                return built
+        html = None
+        try:
+            html = build()
+            self.put(key, revision, html)
+            return html
+        finally:
+            with self._lock:
+                del self._building[(key, revision)]
+            flight.set_result(html)
 
     def put(self, key: PageKey, revision: int, html: str) -> None:
         """Keep a page, dropping the least recently used beyond capacity."""
@@ -80,9 +117,7 @@ def cached_page(
     if cache is None:
         return Response(render_page(request, name, build_context()), media_type=MediaType.HTML)
     revision = db.data_revision(session)
-    key = page_key(request, scope)
-    html = cache.get(key, revision)
-    if html is None:
-        html = render_page(request, name, build_context())
-        cache.put(key, revision, html)
+    html = cache.get_or_build(
+        page_key(request, scope), revision, lambda: render_page(request, name, build_context())
+    )
     return Response(html, media_type=MediaType.HTML)

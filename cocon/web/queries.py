@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -26,7 +27,15 @@ from cocon.models import (
 from cocon.profiles import Qualification, qualify
 from cocon.review import entry_step
 from cocon.rules import overpaid
-from cocon.scope import allocation_scope, org_within, project_scope, within
+from cocon.scope import (
+    allocation_scope,
+    org_alias,
+    org_within,
+    project_scope,
+    scope_params,
+    within,
+    within_scope,
+)
 
 # Failing checks worded on a page; the count and the export's Checks sheet give them all.
 FINDINGS_SHOWN = 50
@@ -57,25 +66,32 @@ def recent_projects(
 
     A project just entered comes first, whatever its start date.
     """
-    owner, site = aliased(Org), aliased(Org)
+    params = {**scope_params(scope), "year": year, "limit": limit}
+    rows, moments = [], {}
+    for project, owner_org, site_org, moment in session.execute(
+        _recent_statement(year is not None), params
+    ):
+        rows.append((project, owner_org, site_org))
+        if moment is not None:
+            moments[project.id] = moment
+    return rows, moments
+
+
+@cache
+def _recent_statement(yearly: bool) -> Select:
+    # Built once, run with the scope, year and limit: the dashboard shows it on every build.
+    owner, site = org_alias("owner"), org_alias("site")
     entered = aliased(StatusChange)
     statement = (
         select(Project, owner, site, entered.changed_at)
         .join(owner, owner.id == Project.owner_id)
         .join(site, site.id == Project.site_id)
         .outerjoin(entered, and_(entered.project_id == Project.id, entry_step(entered)))
-        .where(within(owner, scope))
+        .where(within_scope(owner))
         .order_by(entered.changed_at.desc().nulls_last(), Project.id.desc())
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    if year is not None:
-        statement = statement.where(Project.year == year)
-    rows, moments = [], {}
-    for project, owner_org, site_org, moment in session.execute(statement):
-        rows.append((project, owner_org, site_org))
-        if moment is not None:
-            moments[project.id] = moment
-    return rows, moments
+    return statement.where(Project.year == bindparam("year")) if yearly else statement
 
 
 @dataclass(frozen=True)
@@ -92,7 +108,7 @@ def large_units(
     session: Session, scope: Org, threshold: Decimal, *, qualifying_only: bool = True
 ) -> list[LargeUnit]:
     """Return the communities in scope with a profile, those that qualify by default."""
-    street = aliased(Org)
+    street = org_alias("street")
     statement = (
         select(CommunityProfile, Org, street)
         .join(Org, Org.id == CommunityProfile.org_id)
@@ -129,8 +145,13 @@ class LineRow:
 
 def funding_lines(session: Session, project: Project) -> list[LineRow]:
     """Return a project's funding lines, from the highest level down, with the paid amounts."""
+    # Only this project's payments: summing every payment first took most of a second on the
+    # national data, on every payment form and funding page.
+    own_line = aliased(FundingLine)
     paid = (
         select(Payment.funding_line_id.label("key"), func.sum(Payment.counted_fen()).label("total"))
+        .join(own_line, own_line.id == Payment.funding_line_id)
+        .where(own_line.project_id == project.id)
         .group_by(Payment.funding_line_id)
         .subquery()
     )
@@ -165,7 +186,7 @@ def partner_contributions(
     session: Session, partner: Partner, scope: Org
 ) -> list[tuple[Contribution, Project, Org, Org]]:
     """Return what a partner put into projects owned in scope, latest year first."""
-    owner, site = aliased(Org), aliased(Org)
+    owner, site = org_alias("owner"), org_alias("site")
     statement = (
         select(Contribution, Project, owner, site)
         .join(Project, Project.id == Contribution.project_id)
@@ -181,7 +202,7 @@ def partner_figures(session: Session, scope: Org, partner_ids: list[int]) -> dic
     """Return (projects, amount) each partner contributed to projects owned in scope."""
     if not partner_ids:
         return {}
-    owner = aliased(Org)
+    owner = org_alias("owner")
     statement = (
         select(
             Contribution.partner_id,

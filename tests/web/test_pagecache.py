@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import select
 
 from cocon import db
 from cocon.models import Project
 from cocon.settings import Settings
-from cocon.web import dashboard
+from cocon.web import dashboard, pagecache
 from cocon.web.pagecache import PageCache
 from tests.web.conftest import signed_client
 
@@ -77,3 +81,59 @@ def test_page_cache_setting_reads_the_environment(raw, expected):
 def test_page_cache_setting_refuses_other_values():
     with pytest.raises(ValueError, match="COCON_PAGE_CACHE"):
         Settings.from_env({"COCON_PAGE_CACHE": "maybe"})
+
+
+def test_page_cache_builds_a_page_many_miss_at_once_only_once(fresh_client, monkeypatch):
+    builds = []
+    render = pagecache.render_page
+
+    def slow_render(request, name, context):
+        builds.append(name)
+        time.sleep(0.3)  # the others ask meanwhile
+        return render(request, name, context)
+
+    monkeypatch.setattr(pagecache, "render_page", slow_render)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pages = list(pool.map(lambda _: fresh_client.get("/?lang=en"), range(8)))
+    assert [page.status_code for page in pages] == [200] * 8
+    assert len({page.text for page in pages}) == 1
+    assert "Dashboard for" in pages[0].text
+    assert builds == ["dashboard.html"]
+
+
+def test_page_cache_lets_the_waiting_build_when_the_first_build_fails():
+    cache, key = PageCache(), ("/a", 1, (), "en", 1)
+    waiting, builds = threading.Event(), []
+
+    def failing_build():
+        builds.append("failed")
+        waiting.wait(timeout=5)  # until the second request has asked
+        raise RuntimeError("the database was busy")
+
+    def good_build():
+        builds.append("built")
+        return "page"
+
+    def first():
+        with pytest.raises(RuntimeError, match="busy"):
+            cache.get_or_build(key, 7, failing_build)
+
+    leader = threading.Thread(target=first)
+    leader.start()
+    while not builds:  # the first request is building
+        time.sleep(0.01)
+    follower = ThreadPoolExecutor(max_workers=1).submit(cache.get_or_build, key, 7, good_build)
+    time.sleep(0.1)  # the second request joins the build under way
+    waiting.set()
+    leader.join()
+    assert follower.result(timeout=5) == "page"
+    assert builds == ["failed", "built"]
+    assert cache.get(key, 7) == "page"
+
+
+def test_page_cache_builds_again_after_a_failed_build():
+    cache, key = PageCache(), ("/a", 1, (), "en", 1)
+    with pytest.raises(ZeroDivisionError):
+        cache.get_or_build(key, 7, lambda: str(1 / 0))
+    assert cache.get_or_build(key, 7, lambda: "page") == "page"
+    assert cache.get_or_build(key, 8, lambda: "newer") == "newer"
