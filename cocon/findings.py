@@ -13,38 +13,72 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import closing
+from functools import cache
 from itertools import islice
 
-from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlmodel import Session
 
 from cocon import rules
 from cocon.checks import BLOCK, DEFAULT, Finding, Policies, Rule
 from cocon.db import in_list
 from cocon.models import Allocation, FundingLine, Org, Payment, Project
-from cocon.scope import within
+from cocon.scope import org_alias, scope_params, within_scope
 
 # A rule's finding before its severity is known: subject, org id, org name, message, excess.
 _Row = tuple[str, int | None, str | None, str, int]
 CHUNK = 500
+YEAR = "year"  # the year parameter of the statements built once
+# A statement built once per process and shape, and the parameters of one scope and year.
+_Query = tuple[Select, dict]
 
 
 # --- Reading the failing rows --------------------------------------------------------------
 
 
-def _rows(session: Session, statement: Select, batch: int = CHUNK) -> Iterator:
-    """Yield the rows of statement a batch at a time (a server-side cursor on PostgreSQL)."""
-    result = session.connection().execute(statement.execution_options(yield_per=batch))
+def _rows(session: Session, query: _Query, batch: int = CHUNK) -> Iterator:
+    """Yield the rows of a query a batch at a time (a server-side cursor on PostgreSQL)."""
+    statement, params = query
+    result = session.connection().execute(
+        statement, params, execution_options={"yield_per": batch}
+    )
     try:
         yield from result
     finally:
         result.close()
 
 
-def _in_code_order(session: Session, column: ColumnElement) -> ColumnElement:
+def _in_code_order(dialect: str, column: ColumnElement) -> ColumnElement:
     """Order by code point, as Python sorts strings (PostgreSQL's collation may not)."""
-    return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
+    return column.collate("C") if dialect == "postgresql" else column
+
+
+def _params(root: Org | None, year: int | None) -> dict:
+    """Return the parameters of the statements built once, for a scope and year."""
+    params: dict = {} if root is None else scope_params(root)
+    if year is not None:
+        params[YEAR] = year
+    return params
+
+
+def _shaped(statement: Select, org_table, year_column, scoped: bool, yearly: bool) -> Select:
+    """Narrow a statement built once to a scope and a year given when it runs."""
+    if scoped:
+        statement = statement.where(within_scope(org_table))
+    return statement.where(year_column == bindparam(YEAR)) if yearly else statement
+
+
+def _query(session: Session, build, root: Org | None, year: int | None, ids, id_column) -> _Query:
+    """Return build's statement for this shape of scope and year (made once), and its parameters.
+
+    Building a statement costs more than running it on a district, so each is built once per
+    process, dialect and shape; the scope's bounds and the year are parameters.
+    """
+    dialect = session.get_bind().dialect.name
+    statement = build(dialect, root is not None, year is not None)
+    if ids is not None:
+        statement = statement.where(in_list(session, id_column, ids))
+    return statement, _params(root, year)
 
 
 def _chunks(ids: Iterable[int] | None) -> Iterator[list[int] | None]:
@@ -59,8 +93,13 @@ def _chunks(ids: Iterable[int] | None) -> Iterator[list[int] | None]:
 
 def _failing_allocations(
     session: Session, root: Org | None, year: int | None, ids: list[int] | None = None
-) -> Select:
-    holder = aliased(Org)
+) -> _Query:
+    return _query(session, _failing_allocations_shape, root, year, ids, Allocation.id)
+
+
+@cache
+def _failing_allocations_shape(dialect: str, scoped: bool, yearly: bool) -> Select:
+    holder = org_alias("holder")
     statement = (
         select(
             Allocation.code,
@@ -74,18 +113,21 @@ def _failing_allocations(
             Allocation.draw_count,
         )
         .join(holder, holder.id == Allocation.org_id)
-        .where(Allocation.failing_checks > 0, within(holder, root))
-        .order_by(_in_code_order(session, Allocation.code))
+        .where(Allocation.failing_checks > 0)
+        .order_by(_in_code_order(dialect, Allocation.code))
     )
-    if ids is not None:
-        statement = statement.where(in_list(session, Allocation.id, ids))
-    return statement if year is None else statement.where(Allocation.year == year)
+    return _shaped(statement, holder, Allocation.year, scoped, yearly)
 
 
 def _failing_projects(
     session: Session, root: Org | None, year: int | None, ids: list[int] | None = None
-) -> Select:
-    owner = aliased(Org)
+) -> _Query:
+    return _query(session, _failing_projects_shape, root, year, ids, Project.id)
+
+
+@cache
+def _failing_projects_shape(dialect: str, scoped: bool, yearly: bool) -> Select:
+    owner = org_alias("owner")
     statement = (
         select(
             Project.id,
@@ -100,19 +142,22 @@ def _failing_projects(
             Project.end_date,
         )
         .join(owner, owner.id == Project.owner_id)
-        .where(Project.failing_checks > 0, within(owner, root))
-        .order_by(_in_code_order(session, Project.code))
+        .where(Project.failing_checks > 0)
+        .order_by(_in_code_order(dialect, Project.code))
     )
-    if ids is not None:
-        statement = statement.where(in_list(session, Project.id, ids))
-    return statement if year is None else statement.where(Project.year == year)
+    return _shaped(statement, owner, Project.year, scoped, yearly)
 
 
 def _overpaid_lines(
     session: Session, root: Org | None, year: int | None, ids: list[int] | None = None
-) -> Select:
+) -> _Query:
     """Select the funding lines paid beyond what they draw, by project code, then allocation."""
-    owner = aliased(Org)
+    return _query(session, _overpaid_lines_shape, root, year, ids, FundingLine.project_id)
+
+
+@cache
+def _overpaid_lines_shape(dialect: str, scoped: bool, yearly: bool) -> Select:
+    owner = org_alias("owner")
     paid, drawn = func.sum(Payment.counted_fen()), FundingLine.counted_fen()
     statement = (
         select(FundingLine.project_id, Project.code, Project.owner_id, owner.name)
@@ -122,7 +167,7 @@ def _overpaid_lines(
         .join(Allocation, Allocation.id == FundingLine.allocation_id)
         .join(Project, Project.id == FundingLine.project_id)
         .join(owner, owner.id == Project.owner_id)
-        .where(Project.failing_checks > 0, within(owner, root))
+        .where(Project.failing_checks > 0)
         .group_by(
             FundingLine.project_id,
             Project.code,
@@ -134,11 +179,9 @@ def _overpaid_lines(
         )
         .having(rules.overpaid_sql(drawn, paid))
         # Within a project, lines in the database's order of allocation codes.
-        .order_by(_in_code_order(session, Project.code), Allocation.code)
+        .order_by(_in_code_order(dialect, Project.code), Allocation.code)
     )
-    if ids is not None:
-        statement = statement.where(in_list(session, FundingLine.project_id, ids))
-    return statement if year is None else statement.where(Project.year == year)
+    return _shaped(statement, owner, Project.year, scoped, yearly)
 
 
 # --- Wording each rule -----------------------------------------------------------------------
@@ -219,8 +262,8 @@ def stream_failing_rows(
     session.flush()
     words = _Wording()
 
-    def by_row(statement: Select, word) -> Iterator[_Row]:
-        for row in _rows(session, statement, batch):
+    def by_row(query: _Query, word) -> Iterator[_Row]:
+        for row in _rows(session, query, batch):
             worded = word(row)
             if worded is not None:
                 yield worded
@@ -273,22 +316,31 @@ def first_failing_rows(
 
 def count_failing(session: Session, root: Org | None = None, year: int | None = None) -> int:
     """Count the findings failing_rows would word: each row keeps the number of its failing checks."""
-    owner, holder = aliased(Org), aliased(Org)
+    projects, allocations = _counts(root is not None, year is not None)
+    params = _params(root, year)
+    execute = session.execute
+    return int(execute(projects, params).scalar_one()) + int(
+        execute(allocations, params).scalar_one()
+    )
+
+
+@cache
+def _counts(scoped: bool, yearly: bool) -> tuple[Select, Select]:
+    owner, holder = org_alias("owner"), org_alias("holder")
     projects = (
         select(func.coalesce(func.sum(Project.failing_checks), 0))
         .join(owner, owner.id == Project.owner_id)
-        .where(Project.failing_checks > 0, within(owner, root))
+        .where(Project.failing_checks > 0)
     )
     allocations = (
         select(func.coalesce(func.sum(Allocation.failing_checks), 0))
         .join(holder, holder.id == Allocation.org_id)
-        .where(Allocation.failing_checks > 0, within(holder, root))
+        .where(Allocation.failing_checks > 0)
     )
-    if year is not None:
-        projects = projects.where(Project.year == year)
-        allocations = allocations.where(Allocation.year == year)
-    execute = session.execute
-    return int(execute(projects).scalar_one()) + int(execute(allocations).scalar_one())
+    return (
+        _shaped(projects, owner, Project.year, scoped, yearly),
+        _shaped(allocations, holder, Allocation.year, scoped, yearly),
+    )
 
 
 # --- The findings of given rows, row by row -------------------------------------------------
