@@ -36,15 +36,7 @@ def draw(
     if refusal is not None:
         raise refusal
     allocation = lock_row(session, Allocation, allocation.id)
-    line = (
-        session.exec(
-            select(FundingLine).where(
-                FundingLine.project_id == project.id, FundingLine.allocation_id == allocation.id
-            )
-        )
-        .scalars()
-        .first()
-    )
+    line = find_funding_line(session, project, allocation)
     current = commitments(session, allocation, excluding_line=line.id if line else None)
     warnings = check_room(session, policies, allocation, fen, _("draw"), current)
     if line is not None:
@@ -133,17 +125,19 @@ def paid_on_line(session: Session, line: FundingLine, excluding: int | None = No
     return int(session.exec(statement).scalar_one())
 
 
+def find_funding_line(
+    session: Session, project: Project, allocation: Allocation
+) -> FundingLine | None:
+    """Return the line by which project draws on allocation, if there is one."""
+    statement = select(FundingLine).where(
+        FundingLine.project_id == project.id, FundingLine.allocation_id == allocation.id
+    )
+    return session.exec(statement).scalars().first()
+
+
 def get_funding_line(session: Session, project: Project, allocation: Allocation) -> FundingLine:
     """Return the line by which project draws on allocation, or raise NotFound."""
-    line = (
-        session.exec(
-            select(FundingLine).where(
-                FundingLine.project_id == project.id, FundingLine.allocation_id == allocation.id
-            )
-        )
-        .scalars()
-        .first()
-    )
+    line = find_funding_line(session, project, allocation)
     if line is None:
         raise NotFound(
             _("{project} draws nothing from {allocation}").format(
